@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ClustersConfig(AppConfig):
+    """Inventory: credentials, servers, groups, clusters, and the drivers that reach them."""
+
+    name = "clusters"
+    verbose_name = _("Inventory")

@@ -1,0 +1,86 @@
+import hmac
+import os
+from datetime import timedelta
+
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import generate_latest
+
+from panel.jobs.models import Job, Status
+
+from . import checks
+
+DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Per-component health: 200 when the database, Redis and at least one worker answer."""
+    database = checks.check_database()
+    redis = checks.check_redis()
+    components = {"database": database, "redis": redis}
+    if redis["ok"]:
+        components["workers"] = checks.check_workers()
+        components["queues"] = {"ok": True, "depth": checks.queue_depths()}
+    else:
+        components["workers"] = {"ok": False, "detail": "unknown: Redis is unreachable"}
+    healthy = all(part["ok"] for part in components.values())
+    body = {"status": "ok" if healthy else "unhealthy", "time": timezone.now().isoformat(), "components": components}
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def live(request):
+    """Liveness for a container runtime: the web process answers; nothing else is checked."""
+    return JsonResponse({"status": "ok"})
+
+
+class PanelCollector:
+    """Figures read at scrape time from the database and Redis, so every web process agrees."""
+
+    def collect(self):
+        jobs = GaugeMetricFamily("filrouge_jobs", "Jobs by status", labels=["status"])
+        counts = dict(Job.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+        for status in Status.values:
+            jobs.add_metric([status], counts.get(status, 0))
+        yield jobs
+
+        depth = GaugeMetricFamily("filrouge_queue_depth", "RQ jobs waiting per queue", labels=["queue"])
+        workers = GaugeMetricFamily("filrouge_workers_alive", "Workers with a recent heartbeat")
+        try:
+            for queue, size in checks.queue_depths().items():
+                depth.add_metric([queue], size)
+            workers.add_metric([], checks.check_workers()["alive"])
+        except Exception:
+            workers.add_metric([], 0)
+        yield depth
+        yield workers
+
+        duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+        finished = Job.objects.filter(started_at__isnull=False, finished_at__isnull=False).annotate(duration=duration)
+        aggregates = {f"le_{i}": Count("id", filter=Q(duration__lte=timedelta(seconds=le))) for i, le in enumerate(DURATION_BUCKETS)}
+        totals = finished.aggregate(total=Count("id"), sum=Sum("duration"), **aggregates)
+        seconds = totals["sum"].total_seconds() if totals["sum"] else 0.0
+        buckets = [(str(le), totals[f"le_{i}"]) for i, le in enumerate(DURATION_BUCKETS)] + [("+Inf", totals["total"])]
+        histogram = HistogramMetricFamily("filrouge_job_duration_seconds", "Duration of finished jobs", buckets=buckets, sum_value=seconds)
+        yield histogram
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    token = os.environ.get("FILROUGE_METRICS_TOKEN")
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given, token):
+            return HttpResponse("metrics token required\n", status=401, content_type="text/plain")
+    registry = CollectorRegistry()
+    registry.register(PanelCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,81 @@
+"""What the RQ worker calls: claim the job row, run its kind, record how it ended.
+
+Every way a job can end lands here or in the worker's horse-death hook, so no row is
+left `running`: success, a refusal by the work (failed), our bug (errored), cancel,
+timeout, and a killed process (lost, from the worker or the reconciler).
+"""
+
+import logging
+import os
+import socket
+
+import django_rq
+from django.db import close_old_connections
+from django.utils import timezone
+from rq.timeouts import JobTimeoutException
+
+from .context import JobContext
+from .errors import JobCancelled, JobFailed, UnknownJobKind
+from .kinds import get_kind
+from .models import Job, JobEvent, Status
+
+logger = logging.getLogger("filrouge.jobs")
+
+
+def execute(job_id):
+    close_old_connections()
+    worker = os.environ.get("RQ_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}"
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now, worker_name=worker
+    )
+    if not claimed:
+        logger.info("Job %s was not queued any more (cancelled or already run); skipping", job_id)
+        return
+    job = Job.objects.select_related("user").get(pk=job_id)
+    ctx = JobContext(job, redis=django_rq.get_connection(job.queue))
+    status, error, result = Status.ERRORED, "", None
+    ctx.start()
+    try:
+        kind = get_kind(job.kind)
+        result = kind.run(ctx, **job.params)
+        status = Status.SUCCEEDED
+    except JobCancelled:
+        status, error = Status.CANCELLED, _cancel_message(job)
+    except JobFailed as exc:
+        status, error = Status.FAILED, str(exc)
+    except JobTimeoutException:
+        status, error = Status.FAILED, f"Timed out after {job.timeout} s (the limit for {job.kind} jobs)."
+    except UnknownJobKind as exc:
+        status, error = Status.ERRORED, str(exc)
+    except Exception as exc:
+        logger.exception("Job %s (%s) raised", job.pk, job.kind)
+        status, error = Status.ERRORED, f"Internal error ({type(exc).__name__}: {exc}). The panel's logs have the details."
+    finally:
+        ctx.finish(status, error=error, result=result)
+
+
+def _cancel_message(job):
+    job.refresh_from_db(fields=["cancel_requested_by"])
+    who = job.cancel_requested_by.username if job.cancel_requested_by else "someone"
+    return f"Cancelled by {who}."
+
+
+def end_abandoned(job_id, status, error, only_if=(Status.QUEUED, Status.RUNNING)):
+    """Close a job whose process can no longer do it (killed horse, lost worker, cancelled in the queue).
+
+    Only a job whose status is in `only_if` is touched, so a race with the worker
+    claiming or finishing it leaves the worker's version standing.
+    """
+    close_old_connections()
+    job = Job.objects.filter(pk=job_id, status__in=only_if).first()
+    if job is None:
+        return False
+    seq = max(job.line_count, JobEvent.objects.filter(job=job).order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
+    now = timezone.now()
+    updated = Job.objects.filter(pk=job.pk, status=job.status).update(
+        status=status, error=error, finished_at=now, line_count=seq
+    )
+    if updated:
+        JobEvent.objects.create(job=job, seq=seq, time=now, text=f"Finished: {status}. {error}", is_end=True)
+    return bool(updated)

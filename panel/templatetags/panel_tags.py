@@ -1,0 +1,49 @@
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **changes):
+    """The current query string with some parameters replaced (pagination keeps filters)."""
+    query = context["request"].GET.copy()
+    for key, value in changes.items():
+        query[key] = value
+    return query.urlencode()
+
+
+@register.filter
+def age(value):
+    """Short age of a timestamp: '4 s', '3 min', '2 h', '5 d'."""
+    if not value:
+        return "—"
+    seconds = max(0, int((timezone.now() - value).total_seconds()))
+    if seconds < 60:
+        return _("%(n)d s") % {"n": seconds}
+    if seconds < 3600:
+        return _("%(n)d min") % {"n": seconds // 60}
+    if seconds < 86400:
+        return _("%(n)d h") % {"n": seconds // 3600}
+    return _("%(n)d d") % {"n": seconds // 86400}
+
+
+@register.filter
+def duration(value):
+    """A timedelta as '1.2 s', '3 min 4 s', '2 h 5 min'."""
+    if value is None:
+        return "—"
+    seconds = value.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+@register.inclusion_tag("includes/status.html")
+def status_badge(obj):
+    return {"status": obj.status, "label": obj.get_status_display()}

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("panel.dashboard.urls")),
+    path("", include("panel.health.urls")),
+    path("accounts/", include("panel.accounts.urls")),
+    path("jobs/", include("panel.jobs.urls")),
+    path("audit/", include("panel.audit.urls")),
+    path("inventory/", include("clusters.urls")),
+    path("services/", include("deployments.urls")),
+    path("labs/", include("labs.urls")),
+    path("api/", include("panel.api_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "panel.lib.errors.bad_request"
+handler403 = "panel.lib.errors.permission_denied"
+handler404 = "panel.lib.errors.not_found"
+handler500 = "panel.lib.errors.server_error"

