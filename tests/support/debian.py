@@ -165,6 +165,7 @@ class DebianHost:
     host: str
     port: int
     image: str
+    client_private_key: str | None = None  # set by debian_host_factory when it made the key
 
     @property
     def name(self) -> str:

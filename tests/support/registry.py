@@ -52,6 +52,7 @@ class Registry:
     workdir: Path
     process: subprocess.Popen
     users: dict[str, str] = field(default_factory=dict)
+    pushed: list[tuple[object, str]] = field(default_factory=list)  # (client, local tag)
 
     @property
     def url(self) -> str:
@@ -83,7 +84,10 @@ class Registry:
         return response.json().get("tags") or []
 
     def stop(self) -> None:
-        """Stop the registry process and delete its storage (idempotent)."""
+        """Stop the registry, delete its storage and the local tags pushes made."""
+        for client, local_tag in self.pushed:
+            _remove_tag(client, local_tag)
+        self.pushed.clear()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -158,6 +162,7 @@ def push_image(client, image_tag: str, registry: Registry, repo: str, tag: str,
     """
     reference_repo = f"{registry.address}/{repo}"
     client.images.get(image_tag).tag(reference_repo, tag)
+    registry.pushed.append((client, f"{reference_repo}:{tag}"))
     if isinstance(auth, tuple):
         auth = {"username": auth[0], "password": auth[1]}
     auth = auth or registry.auth_config()
@@ -167,15 +172,10 @@ def push_image(client, image_tag: str, registry: Registry, repo: str, tag: str,
     return f"{reference_repo}:{tag}"
 
 
-def remove_local_tags(client, registry: Registry) -> None:
-    """Drop the local "127.0.0.1:PORT/..." tags that pushes and pulls left behind."""
+def _remove_tag(client, tag: str) -> None:
     import docker.errors
 
-    prefix = registry.address + "/"
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(prefix):
-                try:
-                    client.images.remove(tag, noprune=True)
-                except docker.errors.APIError:
-                    pass
+    try:
+        client.images.remove(tag, noprune=True)
+    except docker.errors.APIError:  # gone already, or a test's container still uses it
+        pass

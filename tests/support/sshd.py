@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from .keys import fingerprint_sha256, generate_keypair  # noqa: F401 (re-exported)
-from .ports import free_port, port_is_open
+from .ports import free_port, port_is_open, wait_until
 from .services import is_root, require, tool_path
 
 TEST_USER = "filrouge-test"
@@ -131,6 +132,7 @@ class SshdFleet:
         require(is_root(), "an sshd fleet needs root (to log users in)")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privsep dir
         self.user = user
+        self.client_private_key: str | None = None  # set by sshd_fleet_factory
         self.workdir = Path(tempfile.mkdtemp(prefix="filrouge-sshd-"))
         self.workdir.chmod(0o755)  # sshd reads authorized_keys as the user
         self.authorized_keys = self.workdir / "authorized_keys"
@@ -138,6 +140,7 @@ class SshdFleet:
         self.authorized_keys.chmod(0o644)
         self.hosts: list[SshHost] = []
         self._procs: list[subprocess.Popen | None] = []
+        self._reserved: dict[int, socket.socket] = {}
         _live_fleets.add(self)
         try:
             for i in range(count):
@@ -165,6 +168,7 @@ class SshdFleet:
         self.hosts[i] = SshHost("127.0.0.1", port, fingerprint_sha256(public), public)
 
     def _spawn(self, i: int) -> None:
+        self._release(i)
         directory = self._dir(i)
         with open(directory / "sshd.log", "ab") as log:
             self._procs[i] = subprocess.Popen(
@@ -196,18 +200,46 @@ class SshdFleet:
             time.sleep(0.02)
 
     def _kill(self, i: int) -> None:
+        """Stop member i for good: the listener *and* its connection children.
+
+        A connection child of sshd can briefly hold the listening socket after the
+        listener died (and may ignore SIGTERM), so the port would still accept TCP
+        connections; hence SIGKILL for the whole process group, then a check that the
+        port refuses. The port is then reserved (bound, not listening: connections are
+        refused) so nothing else takes it before start_one/replace_host_key reuse it.
+        """
         proc = self._procs[i]
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                continue
+        self._procs[i] = None
+        port = self.hosts[i].port
+        wait_until(lambda: not port_is_open("127.0.0.1", port, timeout=0.2), timeout=10,
+                   message=f"sshd on port {port} still accepts connections after being stopped")
+        self._reserve(i)
+
+    def _reserve(self, i: int) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            sock.bind(("127.0.0.1", self.hosts[i].port))
+        except OSError:
+            sock.close()  # best effort: someone else has it; a restart moves port
+            return
+        self._reserved[i] = sock
+
+    def _release(self, i: int) -> None:
+        sock = self._reserved.pop(i, None)
+        if sock is not None:
+            sock.close()
 
     # -- public -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -241,6 +273,7 @@ class SshdFleet:
         """Stop every member and delete the fleet's files (idempotent)."""
         for i in range(len(self._procs)):
             self._kill(i)
+            self._release(i)
         shutil.rmtree(self.workdir, ignore_errors=True)
         _live_fleets.discard(self)
 
