@@ -82,6 +82,7 @@ def test_ensure_dockerd_starts_an_installed_but_stopped_daemon_and_waits_for_it(
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setattr(services, "docker_available", lambda: marker.exists())
     monkeypatch.setattr(services, "is_root", lambda: True)
+    monkeypatch.setattr(services, "DOCKERD_LOG", str(tmp_path / "dockerd.log"))
     services.ensure_dockerd(timeout=10)
     assert marker.exists()
 
