@@ -1,3 +1,8 @@
-"""Fixtures every test can use. Real services only; see tests/fixtures/."""
+"""Fixtures every test can use. Real services only; see tests/fixtures/ and tests/support/."""
 
-pytest_plugins = ["tests.fixtures.actors", "tests.fixtures.browser", "tests.fixtures.workers"]
+pytest_plugins = [
+    "tests.fixtures.actors",
+    "tests.fixtures.browser",
+    "tests.fixtures.workers",
+    "tests.support.fixtures",
+]

@@ -8,7 +8,7 @@ import pytest
 from panel.jobs.models import Job, JobEvent, Status
 from panel.jobs.reconciler import reconcile
 from panel.jobs.services import cancel_job, retry_job, start_job
-from tests.fixtures.net import wait_until
+from tests.support.ports import wait_until
 from tests.fixtures.workers import children_of, start_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ def wait_for_status(job, *statuses, timeout=30):
 
     try:
         wait_until(reached, timeout=timeout, message=f"job {job.pk} to become {'/'.join(statuses)}")
-    except AssertionError as exc:
+    except TimeoutError as exc:
         raise AssertionError(f"{exc}; it is {job.status}: {job.error}") from None
     return job
 
@@ -83,7 +83,7 @@ def test_lines_are_written_in_batches_not_one_query_per_line(worker, bob):
 
 def test_cancel_stops_a_running_job_within_a_few_seconds(worker, bob):
     job = start_job("test-sleeper", {"seconds": 120}, bob)
-    wait_until(lambda: JobEvent.objects.filter(job=job, text__startswith="still here").exists(), message="the job to run")
+    wait_until(timeout=30, predicate=lambda: JobEvent.objects.filter(job=job, text__startswith="still here").exists(), message="the job to run")
 
     cancel_job(job, bob)
 
@@ -95,7 +95,7 @@ def test_cancel_stops_a_running_job_within_a_few_seconds(worker, bob):
 
 def test_cancel_ends_even_a_job_that_ignores_it(worker, bob):
     job = start_job("test-stubborn", {"seconds": 120}, bob)
-    wait_until(lambda: JobEvent.objects.filter(job=job).exists(), message="the job to start")
+    wait_until(timeout=30, predicate=lambda: JobEvent.objects.filter(job=job).exists(), message="the job to start")
 
     cancel_job(job, bob)
 
@@ -142,7 +142,7 @@ def test_a_worker_killed_with_sigkill_leaves_a_lost_job_not_a_running_one(transa
     process = start_worker(tmp_path, name="doomed")
     job = start_job("test-sleeper", {"seconds": 300}, bob)
     wait_for_status(job, Status.RUNNING)
-    wait_until(lambda: children_of(process.pid), message="the job's work horse")
+    wait_until(timeout=30, predicate=lambda: children_of(process.pid), message="the job's work horse")
 
     process.kill_group()
 
@@ -154,7 +154,7 @@ def test_a_worker_killed_with_sigkill_leaves_a_lost_job_not_a_running_one(transa
 def test_a_killed_work_horse_is_reported_lost_by_its_worker_at_once(worker, bob):
     job = start_job("test-sleeper", {"seconds": 300}, bob)
     wait_for_status(job, Status.RUNNING)
-    horse = wait_until(lambda: children_of(worker.pid), message="the job's work horse")[0]
+    horse = wait_until(timeout=30, predicate=lambda: children_of(worker.pid), message="the job's work horse")[0]
 
     os.kill(horse, signal.SIGKILL)
 
