@@ -6,6 +6,7 @@ Worker subprocesses import this module too, with DATABASE_URL/REDIS_URL already 
 """
 
 import atexit
+import hashlib
 import os
 import socket
 import subprocess
@@ -13,6 +14,9 @@ import tempfile
 import time
 
 CI = os.environ.get("CI", "").lower() == "true"
+# Several checkouts (worktrees, CI's clean clone) may run tests at once on one machine:
+# each gets its own test database, Redis database index and scratch folder.
+CHECKOUT = hashlib.sha1(os.path.dirname(os.path.dirname(os.path.abspath(__file__))).encode()).hexdigest()[:8]
 
 
 def _reachable(host, port):
@@ -48,7 +52,7 @@ def _start_private_redis():
 
 if not os.environ.get("DATABASE_URL"):
     if _reachable("127.0.0.1", 5432):
-        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/filrouge"
+        os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/filrouge_{CHECKOUT}"
     elif CI:
         raise RuntimeError("CI=true but PostgreSQL does not answer on 127.0.0.1:5432 (see ENVIRONMENT.md)")
     else:
@@ -56,7 +60,7 @@ if not os.environ.get("DATABASE_URL"):
 
 if not os.environ.get("REDIS_URL"):
     if _reachable("127.0.0.1", 6379):
-        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/13"  # a database index of its own
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{1 + int(CHECKOUT, 16) % 15}"
     elif CI:
         raise RuntimeError("CI=true but Redis does not answer on 127.0.0.1:6379 (see ENVIRONMENT.md)")
     else:
@@ -68,7 +72,7 @@ for name, value in {
     "FILROUGE_JOB_LOST_AFTER": "3",
     "FILROUGE_RECONCILE_INTERVAL": "0.5",
     "FILROUGE_RECONCILE_QUEUED_GRACE": "1",
-    "FILROUGE_VAR_DIR": os.path.join(tempfile.gettempdir(), "filrouge-test-var"),
+    "FILROUGE_VAR_DIR": os.path.join(tempfile.gettempdir(), f"filrouge-test-var-{CHECKOUT}"),
 }.items():
     os.environ.setdefault(name, value)
 
