@@ -220,6 +220,8 @@ def _hpa_v2_to_v1(obj):
             spec["targetCPUUtilizationPercentage"] = res["target"].get("averageUtilization")
     status = out.get("status")
     if isinstance(status, dict):
+        status.setdefault("currentReplicas", 0)
+        status.setdefault("desiredReplicas", 0)
         conditions = status.pop("conditions", None)
         current = status.pop("currentMetrics", None) or []
         for m in current:

@@ -201,6 +201,13 @@ def initial_status(rtype, obj):
         return {"phase": "Pending"}
     if kind == "Node":
         return obj.get("status") or {}
+    # Go serialises required (non-omitempty) status fields even when zero
+    if kind == "ReplicaSet":
+        return {"replicas": 0}
+    if kind == "HorizontalPodAutoscaler":
+        return {"desiredReplicas": 0}
+    if kind == "PodDisruptionBudget":
+        return {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     return {}
 
 

@@ -1,0 +1,345 @@
+"""More of the stand-in's behaviour, still only through the official client:
+logs, the manual kubelet, LimitRanges, patch formats, HPA versions, garbage
+collection, finalizers, services, volumes, watches from several threads and
+plain-HTTP mode.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from kubernetes import client, dynamic, utils, watch
+from kubernetes.client.rest import ApiException
+
+from tests.kubeapi import KubeStandin
+from tests.kubeapi.test_standin import condition, deployment, status_of, wait_for
+
+
+@pytest.fixture
+def core(kube_client):
+    return client.CoreV1Api(kube_client)
+
+
+@pytest.fixture
+def apps(kube_client):
+    return client.AppsV1Api(kube_client)
+
+
+def pod(name, image="busybox:1.36", **extra):
+    spec = {"containers": [{"name": "main", "image": image}]}
+    spec.update(extra)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"run": name}}, "spec": spec}
+
+
+def running(core, ns, name):
+    return wait_for(lambda: (lambda p: p if p.status.phase == "Running" and condition(p, "Ready").status == "True"
+                             else None)(core.read_namespaced_pod(name, ns)), what=f"pod {name} running")
+
+
+def test_a_new_namespace_has_a_default_service_account_and_the_root_ca(core, kube_namespace, kube_standin):
+    assert core.read_namespaced_service_account("default", kube_namespace).metadata.uid
+    ca = core.read_namespaced_config_map("kube-root-ca.crt", kube_namespace)
+    assert ca.data["ca.crt"] == kube_standin.ca_pem
+    ns = core.read_namespace(kube_namespace)
+    assert ns.status.phase == "Active" and ns.metadata.labels["kubernetes.io/metadata.name"] == kube_namespace
+
+
+def test_pod_logs_can_be_tailed_and_followed(core, kube_namespace, kube_standin):
+    core.create_namespaced_pod(kube_namespace, pod("logger"))
+    running(core, kube_namespace, "logger")
+    kube_standin.append_pod_log(kube_namespace, "logger", "one\ntwo\nthree\n")
+    assert core.read_namespaced_pod_log("logger", kube_namespace) == "one\ntwo\nthree\n"
+    assert core.read_namespaced_pod_log("logger", kube_namespace, tail_lines=1) == "three\n"
+
+    def later():
+        time.sleep(0.3)
+        kube_standin.append_pod_log(kube_namespace, "logger", "four")
+    threading.Thread(target=later).start()
+    lines = []
+    w = watch.Watch()
+    for line in w.stream(core.read_namespaced_pod_log, "logger", kube_namespace, tail_lines=1):
+        lines.append(line)
+        if line == "four":
+            w.stop()
+    assert lines == ["three", "four"]
+
+
+def test_logs_of_a_container_that_has_not_started_answer_400(core, kube_namespace, kube_standin):
+    kube_standin.kubelet_mode = "manual"
+    core.create_namespaced_pod(kube_namespace, pod("slow"))
+    with pytest.raises(ApiException) as waiting:
+        core.read_namespaced_pod_log("slow", kube_namespace)
+    assert waiting.value.status == 400
+    assert status_of(waiting.value)["message"] == 'container "main" in pod "slow" is waiting to start: ContainerCreating'
+
+
+def test_the_manual_kubelet_leaves_pods_pending_until_the_test_marks_them(core, kube_namespace, kube_standin):
+    kube_standin.kubelet_mode = "manual"
+    core.create_namespaced_pod(kube_namespace, pod("p"))
+    scheduled = wait_for(lambda: (lambda p: p if p.spec.node_name else None)(
+        core.read_namespaced_pod("p", kube_namespace)), what="scheduled")
+    assert scheduled.status.phase == "Pending"
+    assert scheduled.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+    kube_standin.set_pod_phase(kube_namespace, "p", ready=False, phase="Running",
+                               waiting_reason="CrashLoopBackOff", restart_count=3)
+    crashing = core.read_namespaced_pod("p", kube_namespace)
+    assert crashing.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff"
+    assert crashing.status.container_statuses[0].restart_count == 3
+    kube_standin.set_pod_phase(kube_namespace, "p", ready=True)
+    assert condition(core.read_namespaced_pod("p", kube_namespace), "Ready").status == "True"
+
+
+def test_a_crash_looping_image_is_reported_as_crash_loop_back_off(apps, core, kube_namespace, kube_standin):
+    kube_standin.failing_images = ["crashy:*"]
+    kube_standin.failing_reason = "CrashLoopBackOff"
+    apps.create_namespaced_deployment(kube_namespace, deployment("crash", image="crashy:1", replicas=1))
+
+    def crash_state():
+        for p in core.list_namespaced_pod(kube_namespace, label_selector="app=crash").items:
+            for s in p.status.container_statuses or []:
+                if s.state.waiting and s.state.waiting.reason == "CrashLoopBackOff":
+                    return p
+        return None
+
+    crashed = wait_for(crash_state, what="crash loop")
+    assert crashed.status.phase == "Running" and crashed.status.container_statuses[0].restart_count >= 1
+
+
+def test_limit_range_defaults_fill_missing_container_resources(core, kube_namespace):
+    core.create_namespaced_limit_range(kube_namespace, {"metadata": {"name": "defaults"}, "spec": {"limits": [
+        {"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"},
+         "defaultRequest": {"cpu": "100m", "memory": "128Mi"}, "max": {"cpu": "1"}}]}})
+    created = core.create_namespaced_pod(kube_namespace, pod("sized"))
+    resources = created.spec.containers[0].resources
+    assert resources.limits == {"cpu": "500m", "memory": "256Mi"}
+    assert resources.requests == {"cpu": "100m", "memory": "128Mi"}
+    assert "LimitRanger plugin set" in created.metadata.annotations["kubernetes.io/limit-ranger"]
+    too_big = pod("huge")
+    too_big["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "2"}}
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_pod(kube_namespace, too_big)
+    assert refused.value.status == 403
+    assert "maximum cpu usage per Container is 1, but limit is 2" in status_of(refused.value)["message"]
+
+
+def test_patches_merge_lists_by_key_and_follow_json_patch(apps, kube_namespace):
+    body = deployment("multi")
+    body["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "envoy:1"})
+    apps.create_namespaced_deployment(kube_namespace, body)
+    strategic = apps.patch_namespaced_deployment("multi", kube_namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "sidecar", "image": "envoy:2"}]}}}})
+    assert [(c.name, c.image) for c in strategic.spec.template.spec.containers] == [
+        ("web", "nginx:1.27"), ("sidecar", "envoy:2")]
+    merged = apps.patch_namespaced_deployment("multi", kube_namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "only", "image": "busybox:1"}]}}}},
+        _content_type="application/merge-patch+json")
+    assert [c.name for c in merged.spec.template.spec.containers] == ["only"]
+    patched = apps.patch_namespaced_deployment("multi", kube_namespace, [
+        {"op": "replace", "path": "/spec/replicas", "value": 5},
+        {"op": "add", "path": "/metadata/labels/extra", "value": "x"}])
+    assert patched.spec.replicas == 5 and patched.metadata.labels["extra"] == "x"
+    with pytest.raises(ApiException) as failed:
+        apps.patch_namespaced_deployment("multi", kube_namespace, [{"op": "test", "path": "/spec/replicas",
+                                                                    "value": 1}])
+    assert failed.value.status == 422
+
+
+def test_the_hpa_is_served_as_v1_and_v2_views_of_one_object(apps, kube_client, kube_namespace):
+    apps.create_namespaced_deployment(kube_namespace, deployment("auto", replicas=1))
+    v1 = client.AutoscalingV1Api(kube_client)
+    v2 = client.AutoscalingV2Api(kube_client)
+    v1.create_namespaced_horizontal_pod_autoscaler(kube_namespace, {"metadata": {"name": "auto"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "auto"},
+        "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60}})
+    as_v2 = v2.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace)
+    assert as_v2.spec.metrics[0].resource.target.average_utilization == 60
+    assert v1.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace).spec.target_cpu_utilization_percentage == 60
+    wait_for(lambda: apps.read_namespaced_deployment("auto", kube_namespace).spec.replicas == 2,
+             what="HPA enforces minReplicas")
+    status = wait_for(lambda: v2.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace).status
+                      .desired_replicas == 2 and v2.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace),
+                      what="hpa status")
+    assert condition(status, "ScalingActive").status == "False"
+
+
+def test_deleting_a_deployment_garbage_collects_its_replica_sets_and_pods(apps, core, kube_namespace):
+    apps.create_namespaced_deployment(kube_namespace, deployment("gc", replicas=2))
+    wait_for(lambda: len(core.list_namespaced_pod(kube_namespace, label_selector="app=gc").items) == 2, what="pods")
+    result = apps.delete_namespaced_deployment("gc", kube_namespace)
+    assert result["kind"] == "Status" and result["status"] == "Success"
+    wait_for(lambda: not apps.list_namespaced_replica_set(kube_namespace).items
+             and not core.list_namespaced_pod(kube_namespace).items, what="dependents collected")
+
+    apps.create_namespaced_deployment(kube_namespace, deployment("orphans", replicas=1))
+    wait_for(lambda: apps.list_namespaced_replica_set(kube_namespace).items, what="rs")
+    apps.delete_namespaced_deployment("orphans", kube_namespace, propagation_policy="Orphan")
+    (rs,) = apps.list_namespaced_replica_set(kube_namespace).items
+    assert not rs.metadata.owner_references
+
+
+def test_finalizers_hold_deletion_until_they_are_removed(core, kube_namespace):
+    core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "held", "finalizers": ["example.com/x"]}})
+    pending = core.delete_namespaced_config_map("held", kube_namespace)
+    assert pending["metadata"]["deletionTimestamp"]
+    assert core.read_namespaced_config_map("held", kube_namespace).metadata.deletion_timestamp
+    core.patch_namespaced_config_map("held", kube_namespace, {"metadata": {"finalizers": None}},
+                                     _content_type="application/merge-patch+json")
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_config_map("held", kube_namespace)
+    assert gone.value.status == 404
+
+
+def test_a_dry_run_delete_keeps_the_object(core, kube_namespace):
+    core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "kept"}})
+    core.delete_namespaced_config_map("kept", kube_namespace, dry_run="All")
+    assert core.read_namespaced_config_map("kept", kube_namespace).metadata.name == "kept"
+
+
+def test_services_get_cluster_ips_and_node_ports_and_claims_get_bound(core, kube_namespace):
+    svc = core.create_namespaced_service(kube_namespace, {"metadata": {"name": "front"}, "spec": {
+        "type": "NodePort", "selector": {"app": "front"}, "ports": [{"port": 80}]}})
+    assert svc.spec.cluster_ip.startswith("10.96.") and 30000 <= svc.spec.ports[0].node_port <= 32767
+    assert svc.spec.ports[0].target_port == 80 and svc.spec.ports[0].protocol == "TCP"
+    with pytest.raises(ApiException) as bad_name:
+        core.create_namespaced_service(kube_namespace, {"metadata": {"name": "1front"}, "spec": {
+            "ports": [{"port": 80}]}})
+    assert bad_name.value.status == 422 and "DNS-1035" in status_of(bad_name.value)["message"]
+    core.create_namespaced_persistent_volume_claim(kube_namespace, {"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    claim = wait_for(lambda: (lambda c: c if c.status.phase == "Bound" else None)(
+        core.read_namespaced_persistent_volume_claim("data", kube_namespace)), what="bound claim")
+    assert claim.status.capacity == {"storage": "1Gi"} and claim.spec.volume_name
+
+
+def test_dynamic_client_watches_and_bookmarks(kube_client, kube_namespace, kube_standin, tmp_path):
+    dyn = dynamic.DynamicClient(kube_client, cache_file=str(tmp_path / "cache.json"))
+    configmaps = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    kube_standin.bookmark_interval = 0.2
+    try:
+        def writer():
+            time.sleep(0.3)
+            configmaps.create(body={"metadata": {"name": "dyn"}}, namespace=kube_namespace)
+        threading.Thread(target=writer).start()
+        types = []
+        for event in configmaps.watch(namespace=kube_namespace, timeout=1, allow_watch_bookmarks=True):
+            types.append((event["type"], event["object"].metadata.name))
+    finally:
+        kube_standin.bookmark_interval = 5.0
+    assert ("ADDED", "kube-root-ca.crt") in types and ("ADDED", "dyn") in types
+    assert any(t == "BOOKMARK" for t, _ in types)
+
+
+def test_create_from_yaml_works_against_the_stand_in(kube_client, kube_namespace, tmp_path, core):
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text("""
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: lab}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: lab}
+spec:
+  selector: {matchLabels: {app: lab}}
+  template:
+    metadata: {labels: {app: lab}}
+    spec: {containers: [{name: web, image: "nginx:1.27"}]}
+""")
+    utils.create_from_yaml(kube_client, str(manifest), namespace=kube_namespace)
+    assert core.read_namespaced_config_map("settings", kube_namespace).data == {"mode": "lab"}
+
+
+def test_rolling_back_to_a_previous_template_reuses_its_replica_set(apps, kube_namespace):
+    apps.create_namespaced_deployment(kube_namespace, deployment("rb", replicas=1))
+
+    def revision_is(rev):
+        def check():
+            d = apps.read_namespaced_deployment("rb", kube_namespace)
+            cond = condition(d, "Progressing")
+            done = cond and cond.reason == "NewReplicaSetAvailable" and d.status.updated_replicas == 1 \
+                and d.status.replicas == 1
+            return d if done and d.metadata.annotations.get("deployment.kubernetes.io/revision") == rev else None
+        return wait_for(check, what=f"revision {rev}")
+
+    revision_is("1")
+    apps.patch_namespaced_deployment("rb", kube_namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "web", "image": "nginx:1.28"}]}}}})
+    revision_is("2")
+    apps.patch_namespaced_deployment("rb", kube_namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "web", "image": "nginx:1.27"}]}}}})
+    revision_is("3")
+    replica_sets = apps.list_namespaced_replica_set(kube_namespace).items
+    assert len(replica_sets) == 2
+    by_image = {r.spec.template.spec.containers[0].image: r for r in replica_sets}
+    assert by_image["nginx:1.27"].metadata.annotations["deployment.kubernetes.io/revision"] == "3"
+    assert by_image["nginx:1.27"].spec.replicas == 1 and by_image["nginx:1.28"].spec.replicas == 0
+
+
+def test_the_recreate_strategy_empties_old_pods_first(apps, core, kube_namespace):
+    apps.create_namespaced_deployment(kube_namespace, deployment("rc", replicas=2, strategy={"type": "Recreate"}))
+    wait_for(lambda: apps.read_namespaced_deployment("rc", kube_namespace).status.available_replicas == 2,
+             what="first version")
+    apps.patch_namespaced_deployment("rc", kube_namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "web", "image": "nginx:1.28"}]}}}})
+    d = wait_for(lambda: (lambda d: d if d.status.updated_replicas == 2 and d.status.available_replicas == 2
+                          and d.status.replicas == 2 else None)(apps.read_namespaced_deployment("rc", kube_namespace)),
+                 what="recreated")
+    assert d.spec.strategy.rolling_update is None
+    images = {p.spec.containers[0].image for p in core.list_namespaced_pod(kube_namespace).items}
+    assert images == {"nginx:1.28"}
+
+
+def test_unknown_tokens_and_missing_tokens_get_401(kube_standin):
+    for token in ("not-a-token", None):
+        api_client = kube_standin.api_client(token="placeholder")
+        if token is None:
+            api_client.configuration.api_key = {}
+        else:
+            api_client.configuration.api_key = {"BearerToken": f"Bearer {token}"}
+        with pytest.raises(ApiException) as denied:
+            client.CoreV1Api(api_client).list_namespace()
+        assert denied.value.status == 401 and status_of(denied.value)["reason"] == "Unauthorized"
+        api_client.close()
+
+
+def test_it_serves_watches_and_writes_from_many_threads_at_once(core, kube_namespace, kube_standin):
+    rv = core.list_namespaced_config_map(kube_namespace).metadata.resource_version
+    counts, errors = [], []
+
+    def watcher():
+        try:
+            api_client = kube_standin.api_client()
+            seen = 0
+            for event in watch.Watch().stream(client.CoreV1Api(api_client).list_namespaced_config_map,
+                                              kube_namespace, resource_version=rv, timeout_seconds=2):
+                if event["type"] == "ADDED":
+                    seen += 1
+            counts.append(seen)
+            api_client.close()
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    def writer(start):
+        api_client = kube_standin.api_client()
+        for i in range(start, start + 10):
+            client.CoreV1Api(api_client).create_namespaced_config_map(kube_namespace, {"metadata": {"name": f"m{i}"}})
+        api_client.close()
+
+    threads = [threading.Thread(target=watcher) for _ in range(4)] + \
+        [threading.Thread(target=writer, args=(n * 10,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors and counts == [30, 30, 30, 30]
+
+
+def test_plain_http_mode_works_too():
+    with KubeStandin(tls=False) as api:
+        assert api.url.startswith("http://") and api.ca_pem is None
+        api_client = api.api_client()
+        assert client.CoreV1Api(api_client).read_namespace("default").metadata.name == "default"
+        api_client.close()
