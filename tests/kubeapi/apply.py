@@ -154,10 +154,14 @@ def _render(entries, current):
 
 
 def record_update(old, new, manager, api_version, subresource="", has_status=True):
-    """Set ``new.metadata.managedFields`` after an Update by ``manager``."""
+    """Set ``new.metadata.managedFields`` after an Update by ``manager``.
+
+    On create (``old`` is None) the status the server reset is owned by nobody.
+    """
     old_paths = field_paths(old, "all", has_status) if old else {}
     new_paths = field_paths(new, "all", has_status)
-    changed = {p for p, v in new_paths.items()
+    owned = field_paths(new, "main", has_status) if old is None else new_paths
+    changed = {p for p, v in owned.items()
                if p not in old_paths or (v is not MARKER and old_paths[p] != v)}
     entries = _entries(old) if old else []
     me = None

@@ -364,7 +364,7 @@ class WorkloadControllers:
         conds.sort(key=lambda c: order.get(c["type"], 3))
         status["conditions"] = conds
         for key in ("readyReplicas", "availableReplicas", "unavailableReplicas", "updatedReplicas", "replicas"):
-            if not status.get(key) and key != "replicas":
+            if not status.get(key):
                 status.pop(key, None)
         if new_rs is not None and dig(d, "metadata", "annotations", REVISION) != str(_revision(new_rs)):
             updated = clone(d)

@@ -87,6 +87,62 @@ class Authorizer:
             raise denial(identity, attrs)
 
 
+def _rule_attrs(rule):
+    """Every (verb, group, resource, name) request a rule grants, as authorizer attributes."""
+    if rule.get("nonResourceURLs"):
+        for url in rule["nonResourceURLs"]:
+            for verb in rule.get("verbs") or []:
+                yield {"verb": verb, "path": url}
+        return
+    for group in rule.get("apiGroups") or []:
+        for res in rule.get("resources") or []:
+            resource, _, sub = res.partition("/")
+            for verb in rule.get("verbs") or []:
+                for name in rule.get("resourceNames") or [""]:
+                    yield {"verb": verb, "group": group, "resource": resource, "subresource": sub, "name": name}
+
+
+def _go_list(values):
+    return "[" + " ".join(f'"{v}"' for v in values) + "]"
+
+
+def _format_rule(rule):
+    parts = []
+    for key, label in (("apiGroups", "APIGroups"), ("resources", "Resources"), ("resourceNames", "ResourceNames"),
+                       ("nonResourceURLs", "NonResourceURLs"), ("verbs", "Verbs")):
+        if rule.get(key):
+            parts.append(f"{label}:{_go_list(rule[key])}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def check_escalation(authorizer, identity, rtype, obj, namespace):
+    """RBAC escalation prevention: nobody grants (or binds) permissions they do not hold
+    unless they have the ``escalate`` (roles) or ``bind`` (bindings) verb."""
+    if "system:masters" in identity.groups:
+        return
+    name = obj.get("metadata", {}).get("name", "")
+    base = {"group": RBAC, "namespace": namespace or "", "subresource": ""}
+    if rtype.kind in ("Role", "ClusterRole"):
+        if authorizer.allowed(identity, dict(base, verb="escalate", resource=rtype.plural, name=name)):
+            return
+        wanted = obj.get("rules") or []
+    else:
+        ref = obj.get("roleRef") or {}
+        role_plural = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
+        if authorizer.allowed(identity, dict(base, verb="bind", resource=role_plural, name=ref.get("name", ""))):
+            return
+        wanted = authorizer._role_rules(ref, namespace or "")
+    held = authorizer.rules_for(identity, namespace or None)
+    missing = [r for r in wanted
+               if not all(any(rule_allows(h, dict(a, namespace=namespace or "")) for h in held)
+                          for a in _rule_attrs(r))]
+    if missing:
+        groups = " ".join(f'"{g}"' for g in identity.groups)
+        raise forbidden(rtype.plural, rtype.group, name,
+                        f'user "{identity.username}" (groups=[{groups}]) is attempting to grant RBAC permissions '
+                        "not currently held:\n" + "\n".join(_format_rule(r) for r in missing))
+
+
 def denial(identity, attrs):
     user = identity.username
     if attrs.get("path") is not None:

@@ -257,6 +257,13 @@ class Registry:
             old = self.store.get(rtype.key, ns if rtype.namespaced else "", name)
             if ptype == "apply":
                 applied = self._applied_config(rtype, patch, name, version, api_version)
+                wanted_rv = applied["metadata"].pop("resourceVersion", None)
+                wanted_uid = applied["metadata"].get("uid")
+                for key in SYSTEM_META:
+                    applied["metadata"].pop(key, None)
+                if old is not None and ((wanted_rv and wanted_rv != old["metadata"]["resourceVersion"])
+                                        or (wanted_uid and wanted_uid != old["metadata"]["uid"])):
+                    raise conflict(rtype.plural, rtype.group, name)
                 if old is None:
                     if subresource:
                         raise not_found(rtype.plural, rtype.group, name)

@@ -19,7 +19,7 @@ import yaml
 from . import discovery
 from .errors import ApiError, bad_request, method_not_allowed
 from .meta import clone, truthy
-from .rbac import denial
+from .rbac import RBAC, check_escalation, denial
 from .resources import lookup, to_version
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from .subresources import Subresources
@@ -168,6 +168,8 @@ class Api:
         self.authorizer.check(req.identity, attrs)
         if not rtype.stored:
             return self.subs.review(req, rtype, version, ns)
+        if rtype.group == RBAC and verb in ("create", "update", "patch"):
+            self._check_escalation(req, rtype, version, ns, name)
         if sub and sub != "status":
             return self.subs.dispatch(req, rtype, version, ns, name, sub)
         if verb in ("list", "watch"):
@@ -189,6 +191,19 @@ class Api:
         if verb == "deletecollection":
             return self._delete_collection(req, rtype, version, ns)
         raise method_not_allowed()
+
+    def _check_escalation(self, req, rtype, version, ns, name):
+        if "system:masters" in req.identity.groups:
+            return
+        if req.method == "PATCH":
+            ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip()
+            force = req.q("force")
+            result = self.registry.patch(rtype, ns or "", name, ctype, req.parsed_body(),
+                                         req.q("fieldManager") if "apply" in ctype else req.manager(),
+                                         truthy(force) if force is not None else None, True, "", version)
+        else:
+            result = self._typed_body(req, rtype, version)
+        check_escalation(self.authorizer, req.identity, rtype, result, ns)
 
     @staticmethod
     def _verb(req, name):

@@ -343,3 +343,54 @@ def test_plain_http_mode_works_too():
         api_client = api.api_client()
         assert client.CoreV1Api(api_client).read_namespace("default").metadata.name == "default"
         api_client.close()
+
+
+def test_a_namespace_admin_cannot_grant_more_than_it_holds(core, kube_client, kube_namespace, kube_standin):
+    rbac = client.RbacAuthorizationV1Api(kube_client)
+    core.create_namespaced_service_account(kube_namespace, {"metadata": {"name": "teacher"}})
+    rbac.create_namespaced_role_binding(kube_namespace, {
+        "metadata": {"name": "teacher-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "teacher", "namespace": kube_namespace}]})
+    token = core.create_namespaced_service_account_token("teacher", kube_namespace, {"spec": {}}).status.token
+    teacher_client = kube_standin.api_client(token=token)
+    teacher = client.RbacAuthorizationV1Api(teacher_client)
+    teacher.create_namespaced_role(kube_namespace, {"metadata": {"name": "cm-reader"}, "rules": [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]})
+    with pytest.raises(ApiException) as escalation:
+        teacher.create_namespaced_role(kube_namespace, {"metadata": {"name": "node-reader"}, "rules": [
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]})
+    assert escalation.value.status == 403
+    assert "is attempting to grant RBAC permissions not currently held" in status_of(escalation.value)["message"]
+    with pytest.raises(ApiException) as bind:
+        teacher.create_namespaced_role_binding(kube_namespace, {
+            "metadata": {"name": "sneaky"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "teacher", "namespace": kube_namespace}]})
+    assert bind.value.status == 403
+    with pytest.raises(ApiException) as elsewhere:
+        client.CoreV1Api(teacher_client).list_namespaced_secret("kube-system")
+    assert elsewhere.value.status == 403
+    teacher_client.close()
+
+
+def test_re_applying_the_same_configuration_changes_nothing(apps, core, kube_namespace):
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "same"}, "data": {"a": "1"}}
+    first = core.patch_namespaced_config_map("same", kube_namespace, config, field_manager="filrouge",
+                                             _content_type="application/apply-patch+yaml")
+    again = core.patch_namespaced_config_map("same", kube_namespace, config, field_manager="filrouge",
+                                             _content_type="application/apply-patch+yaml")
+    assert again.metadata.resource_version == first.metadata.resource_version
+    apps.patch_namespaced_deployment("same", kube_namespace, deployment("same"), field_manager="filrouge",
+                                     _content_type="application/apply-patch+yaml")
+    stale = deployment("same", replicas=9)
+    stale["metadata"]["resourceVersion"] = "1"
+    with pytest.raises(ApiException) as conflict:
+        apps.patch_namespaced_deployment("same", kube_namespace, stale, field_manager="filrouge",
+                                         _content_type="application/apply-patch+yaml")
+    assert conflict.value.status == 409
+    settled = wait_for(lambda: (lambda d: d if d.status.available_replicas == 2 else None)(
+        apps.read_namespaced_deployment("same", kube_namespace)), what="available")
+    managers = {(m.manager, m.operation, m.subresource) for m in settled.metadata.managed_fields}
+    assert ("filrouge", "Apply", None) in managers
+    assert ("kube-controller-manager", "Update", "status") in managers
