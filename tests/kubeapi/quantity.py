@@ -25,8 +25,8 @@ def parse(value):
         return Fraction(str(value))
     m = _RE.match(str(value).strip())
     if not m:
-        raise QuantityError(f"quantities must match the regular expression "
-                            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        raise QuantityError("quantities must match the regular expression "
+                            "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
     number, suffix = Fraction(m.group(1)), m.group(2) or ""
     if suffix in _BINARY:
         return number * _BINARY[suffix]

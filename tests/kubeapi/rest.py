@@ -18,7 +18,7 @@ import yaml
 
 from . import discovery
 from .errors import ApiError, bad_request, method_not_allowed
-from .meta import clone, truthy
+from .meta import truthy
 from .rbac import RBAC, check_escalation, denial
 from .resources import lookup, to_version
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector

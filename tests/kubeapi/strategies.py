@@ -117,8 +117,8 @@ def _secret(obj):
         try:
             base64.b64decode(value or "", validate=True)
         except (binascii.Error, ValueError):
-            raise bad_request(f'Secret in version "v1" cannot be handled as a Secret: '
-                              f'illegal base64 data at input byte 0')
+            raise bad_request('Secret in version "v1" cannot be handled as a Secret: '
+                              'illegal base64 data at input byte 0')
     string_data = obj.pop("stringData", None)
     if string_data:
         data = obj.setdefault("data", {})

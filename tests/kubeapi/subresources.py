@@ -176,7 +176,7 @@ class Subresources:
                 who = Identity(spec.get("user", ""), tuple(spec.get("groups") or []), spec.get("uid", ""))
             attrs = self._attrs(spec)
             if kind == "LocalSubjectAccessReview" and attrs.get("namespace", ns) != ns:
-                raise bad_request(f"spec.resourceAttributes.namespace must match metadata.namespace")
+                raise bad_request("spec.resourceAttributes.namespace must match metadata.namespace")
             if kind == "LocalSubjectAccessReview":
                 attrs["namespace"] = ns
             allowed = self.api.authorizer.allowed(who, attrs)

@@ -394,3 +394,18 @@ def test_re_applying_the_same_configuration_changes_nothing(apps, core, kube_nam
     managers = {(m.manager, m.operation, m.subresource) for m in settled.metadata.managed_fields}
     assert ("filrouge", "Apply", None) in managers
     assert ("kube-controller-manager", "Update", "status") in managers
+
+
+def test_the_client_informer_keeps_an_observed_state_cache(apps, core, kube_namespace, kube_standin):
+    from kubernetes.informer import SharedInformer
+
+    informer = SharedInformer(core.list_namespaced_pod, namespace=kube_namespace, label_selector="app=seen")
+    informer.start()
+    try:
+        apps.create_namespaced_deployment(kube_namespace, deployment("seen", replicas=3))
+        wait_for(lambda: len(informer.cache.list()) == 3
+                 and all(p.status.phase == "Running" for p in informer.cache.list()), what="cache has 3 pods")
+        apps.patch_namespaced_deployment_scale("seen", kube_namespace, {"spec": {"replicas": 1}})
+        wait_for(lambda: len(informer.cache.list()) == 1, what="cache shrinks to 1 pod")
+    finally:
+        informer.stop()

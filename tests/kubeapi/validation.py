@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import field_error, invalid
+from . import quantity
+from .errors import bad_request, field_error, invalid
 from .meta import dig
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -69,7 +70,7 @@ def _label_errors(labels, field):
     return errs
 
 
-def _containers(spec, path, errs):
+def _containers(spec, path, errs, kind_of=("Pod",)):
     containers = (spec or {}).get("containers")
     if not containers:
         errs.append(field_error("Required", f"{path}.containers", ""))
@@ -86,6 +87,13 @@ def _containers(spec, path, errs):
             errs.extend(name_errors(c["name"], "label", f"{cp}.name"))
         if not c.get("image"):
             errs.append(field_error("Required", f"{cp}.image", ""))
+        for kind in ("requests", "limits"):
+            for res, value in ((c.get("resources") or {}).get(kind) or {}).items():
+                try:
+                    quantity.parse(value)
+                except ValueError as err:
+                    raise bad_request(f"{kind_of[0]} in version \"v1\" cannot be handled as a {kind_of[0]}: "
+                                      f"{err}") from None
         for j, port in enumerate(c.get("ports") or []):
             p = port.get("containerPort")
             if not isinstance(p, int) or not 0 < p < 65536:
@@ -132,7 +140,7 @@ def _check_workload(obj, old, errs):
     replicas = spec.get("replicas")
     if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
         errs.append(field_error("Invalid", "spec.replicas", "must be greater than or equal to 0", replicas))
-    _containers(dig(spec, "template", "spec", default={}), "spec.template.spec", errs)
+    _containers(dig(spec, "template", "spec", default={}), "spec.template.spec", errs, (obj.get("kind"),))
     errs.extend(_label_errors(dig(spec, "template", "metadata", "labels"), "spec.template.labels"))
 
 
@@ -197,7 +205,26 @@ def _check_binding(obj, old, errs):
         errs.append(field_error("Invalid", "roleRef", "cannot change roleRef", obj.get("roleRef")))
 
 
+def _quantities(kind, values):
+    for value in (values or {}).values():
+        try:
+            quantity.parse(value)
+        except ValueError as err:
+            raise bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: {err}') from None
+
+
+def _check_quota(obj, old, errs):
+    _quantities("ResourceQuota", dig(obj, "spec", "hard"))
+
+
+def _check_limit_range(obj, old, errs):
+    for item in dig(obj, "spec", "limits", default=[]) or []:
+        for key in ("default", "defaultRequest", "max", "min", "maxLimitRequestRatio"):
+            _quantities("LimitRange", item.get(key))
+
+
 _KIND_CHECKS = {
+    "ResourceQuota": _check_quota, "LimitRange": _check_limit_range,
     "Deployment": _check_workload, "ReplicaSet": _check_workload, "Pod": _check_pod,
     "Service": _check_service, "ConfigMap": _check_immutable_data, "Secret": _check_immutable_data,
     "HorizontalPodAutoscaler": _check_hpa, "RoleBinding": _check_binding, "ClusterRoleBinding": _check_binding,
