@@ -409,3 +409,75 @@ def test_the_client_informer_keeps_an_observed_state_cache(apps, core, kube_name
         wait_for(lambda: len(informer.cache.list()) == 1, what="cache shrinks to 1 pod")
     finally:
         informer.stop()
+
+
+def test_status_writes_go_through_the_status_subresource_only(core, kube_namespace):
+    core.create_namespaced_service(kube_namespace, {"metadata": {"name": "lb"}, "spec": {
+        "type": "LoadBalancer", "ports": [{"port": 443}]}})
+    patched = core.patch_namespaced_service_status("lb", kube_namespace, {
+        "spec": {"type": "ClusterIP"}, "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}})
+    assert patched.status.load_balancer.ingress[0].ip == "192.0.2.10"
+    assert patched.spec.type == "LoadBalancer"
+    ignored = core.patch_namespaced_service("lb", kube_namespace, {"status": {"loadBalancer": {}}})
+    assert ignored.status.load_balancer.ingress[0].ip == "192.0.2.10"
+
+
+def test_token_requests_honour_expiration_seconds(core, kube_namespace):
+    request = core.create_namespaced_service_account_token("default", kube_namespace,
+                                                           {"spec": {"expirationSeconds": 7200}})
+    remaining = request.status.expiration_timestamp.timestamp() - time.time()
+    assert 7100 < remaining <= 7200
+    with pytest.raises(ApiException) as too_short:
+        core.create_namespaced_service_account_token("default", kube_namespace, {"spec": {"expirationSeconds": 60}})
+    assert too_short.value.status == 422
+    assert "may not specify a duration less than 10 minutes" in status_of(too_short.value)["message"]
+
+
+def test_the_raw_watch_protocol_is_chunked_json_lines(kube_client, kube_standin, kube_namespace):
+    response = kube_client.call_api(
+        "GET", f"{kube_standin.url}/api/v1/namespaces/{kube_namespace}/serviceaccounts?watch=1&timeoutSeconds=1",
+        {"Authorization": f"Bearer {kube_standin.admin_token}", "Accept": "application/json"})
+    raw = response.response
+    assert raw.status == 200 and raw.headers["Transfer-Encoding"] == "chunked"
+    lines = [line for line in raw.read().decode().splitlines() if line]
+    import json
+    events = [json.loads(line) for line in lines]
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["kind"] == "ServiceAccount"
+    assert events[0]["object"]["metadata"]["name"] == "default"
+
+
+def test_a_delayed_fault_makes_the_client_time_out(core, kube_namespace, kube_standin):
+    # urllib3 retries a read timeout, so every attempt must hang
+    kube_standin.inject_fault(status=None, delay=1.0, count=10,
+                              path_prefix=f"/api/v1/namespaces/{kube_namespace}/secrets")
+    with pytest.raises(Exception) as timed_out:
+        core.list_namespaced_secret(kube_namespace, _request_timeout=0.2)
+    assert "timed out" in str(timed_out.value).lower()
+    kube_standin.clear_faults()
+    kube_standin.inject_fault(status=503, count=2)
+    for _ in range(2):
+        with pytest.raises(ApiException) as unavailable:
+            core.list_namespaced_secret(kube_namespace)
+        assert unavailable.value.status == 503
+    assert core.list_namespaced_secret(kube_namespace).items == []
+
+
+def test_delete_collection_and_event_field_selectors(core, kube_namespace):
+    for i in range(3):
+        core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": f"tmp{i}", "labels": {"tmp": "yes"}}})
+    core.delete_collection_namespaced_config_map(kube_namespace, label_selector="tmp=yes")
+    assert [c.metadata.name for c in core.list_namespaced_config_map(kube_namespace).items] == ["kube-root-ca.crt"]
+    core.create_namespaced_pod(kube_namespace, pod("evented"))
+    scheduled = wait_for(lambda: core.list_namespaced_event(
+        kube_namespace, field_selector="involvedObject.kind=Pod,involvedObject.name=evented,reason=Scheduled").items,
+        what="Scheduled event")
+    assert scheduled[0].source.component == "default-scheduler"
+    assert scheduled[0].message.startswith(f"Successfully assigned {kube_namespace}/evented to ")
+
+
+def test_malformed_quantities_are_rejected_before_they_reach_admission(core, kube_namespace):
+    broken = pod("broken")
+    broken["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "lots"}}
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_pod(kube_namespace, broken)
+    assert refused.value.status == 400 and "quantities must match" in status_of(refused.value)["message"]
