@@ -14,6 +14,7 @@ import socket
 import socketserver
 import ssl
 import sys
+import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,7 +32,30 @@ class StandinHTTPServer(ThreadingHTTPServer):
     def __init__(self, address, standin, ssl_context=None):
         self.standin = standin
         self.ssl_context = ssl_context
+        self._connections = set()
+        self._connections_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self):
+        """Cut every open connection (keep-alive, watches) so ``stop()`` leaves nothing behind."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for sock in connections:
+            try:
+                # the plain-socket shutdown: SSLSocket.shutdown would drop the SSL object under a reader
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def server_bind(self):
         # skip HTTPServer.server_bind: its getfqdn() can block on DNS

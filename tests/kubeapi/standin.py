@@ -137,13 +137,15 @@ class KubeStandin:
             time.sleep(0.02)
 
     def stop(self):
+        self.store.close()          # ends watches (they send their final chunk)
+        self.logs.close()           # ends followed logs
         if self._server is not None:
             self._server.shutdown()
+            time.sleep(0.05)
+            self._server.close_connections()
             self._server.server_close()
         if self.controllers is not None:
             self.controllers.stop()
-        self.logs.close()
-        self.store.close()
 
     def __enter__(self):
         return self.start()

@@ -53,14 +53,13 @@ def test_pod_logs_can_be_tailed_and_followed(core, kube_namespace, kube_standin)
     assert core.read_namespaced_pod_log("logger", kube_namespace) == "one\ntwo\nthree\n"
     assert core.read_namespaced_pod_log("logger", kube_namespace, tail_lines=1) == "three\n"
 
-    def later():
-        time.sleep(0.3)
-        kube_standin.append_pod_log(kube_namespace, "logger", "four")
-    threading.Thread(target=later).start()
     lines = []
     w = watch.Watch()
-    for line in w.stream(core.read_namespaced_pod_log, "logger", kube_namespace, tail_lines=1):
+    for line in w.stream(core.read_namespaced_pod_log, "logger", kube_namespace, tail_lines=1,
+                         _request_timeout=10):
         lines.append(line)
+        if line == "three":          # the stream is open: write more, it must arrive
+            kube_standin.append_pod_log(kube_namespace, "logger", "four")
         if line == "four":
             w.stop()
     assert lines == ["three", "four"]
@@ -218,13 +217,11 @@ def test_dynamic_client_watches_and_bookmarks(kube_client, kube_namespace, kube_
     configmaps = dyn.resources.get(api_version="v1", kind="ConfigMap")
     kube_standin.bookmark_interval = 0.2
     try:
-        def writer():
-            time.sleep(0.3)
-            configmaps.create(body={"metadata": {"name": "dyn"}}, namespace=kube_namespace)
-        threading.Thread(target=writer).start()
         types = []
         for event in configmaps.watch(namespace=kube_namespace, timeout=1, allow_watch_bookmarks=True):
             types.append((event["type"], event["object"].metadata.name))
+            if types == [("ADDED", "kube-root-ca.crt")]:     # watching now: a create must show up
+                configmaps.create(body={"metadata": {"name": "dyn"}}, namespace=kube_namespace)
     finally:
         kube_standin.bookmark_interval = 5.0
     assert ("ADDED", "kube-root-ca.crt") in types and ("ADDED", "dyn") in types
