@@ -23,7 +23,7 @@ from .admission import quota_status
 from .controllers import MANAGER, WorkloadControllers, _set_condition
 from .kubelet import Kubelet
 from .meta import clone, dig, rfc3339
-from .resources import ALL_TYPES, BY_KEY, by_kind
+from .resources import ALL_TYPES, by_kind
 
 
 class ClusterControllers:
@@ -219,5 +219,3 @@ class ControllerManager:
         with self.store.lock:
             return self.store._first_index + len(self.store._history)
 
-
-__all__ = ["ControllerManager", "BY_KEY"]

@@ -19,6 +19,7 @@ import math
 
 from .errors import ApiError
 from .meta import SAFE_ALPHABET, clone, controller_uid, dig, now, owner_ref, rfc3339
+from .resources import BY_KEY
 
 MANAGER = "kube-controller-manager"
 REVISION = "deployment.kubernetes.io/revision"
@@ -111,15 +112,11 @@ class WorkloadControllers:
             failure = self._create_pods(rs, want - len(active))
         elif len(active) > want:
             for pod in sorted(active, key=_deletion_rank)[:len(active) - want]:
-                self.registry.delete(self.registry_type("/pods"), pod["metadata"]["namespace"],
+                self.registry.delete(BY_KEY["/pods"], pod["metadata"]["namespace"],
                                      pod["metadata"]["name"])
                 self.registry.events.record(rs, "Normal", "SuccessfulDelete",
                                             f"Deleted pod: {pod['metadata']['name']}", "replicaset-controller")
         self._rs_status(rs, failure)
-
-    def registry_type(self, key):
-        from .resources import BY_KEY
-        return BY_KEY[key]
 
     def _create_pods(self, rs, count):
         uid = rs["metadata"]["uid"]
@@ -138,7 +135,7 @@ class WorkloadControllers:
             if meta.get("annotations"):
                 pod["metadata"]["annotations"] = meta["annotations"]
             try:
-                created = self.registry.create(self.registry_type("/pods"), rs["metadata"]["namespace"], pod, MANAGER)
+                created = self.registry.create(BY_KEY["/pods"], rs["metadata"]["namespace"], pod, MANAGER)
             except ApiError as err:
                 self.registry.events.record(rs, "Warning", "FailedCreate", f"Error creating: {err.message}",
                                             "replicaset-controller")
@@ -232,7 +229,7 @@ class WorkloadControllers:
                            "ownerReferences": [owner_ref(d, "apps/v1", "Deployment")]},
               "spec": {"replicas": 0, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
                        "selector": selector, "template": template}}
-        rtype = self.registry_type("apps/replicasets")
+        rtype = BY_KEY["apps/replicasets"]
         try:
             created = self.registry.create(rtype, d["metadata"]["namespace"], rs, MANAGER)
         except ApiError as err:
@@ -322,7 +319,7 @@ class WorkloadControllers:
                 and not dig(rs, "status", "replicas", default=0)]
         idle.sort(key=_revision)
         for rs in idle[:max(0, len(idle) - limit)]:
-            self.registry.delete(self.registry_type("apps/replicasets"), rs["metadata"]["namespace"],
+            self.registry.delete(BY_KEY["apps/replicasets"], rs["metadata"]["namespace"],
                                  rs["metadata"]["name"])
 
     def _deployment_status(self, d, new_rs, created):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .meta import micro_time, rfc3339
+from .meta import rfc3339
 
 
 class EventRecorder:
@@ -60,5 +60,3 @@ class EventRecorder:
                 self._seen[key] = name
             return created
 
-
-__all__ = ["EventRecorder", "micro_time"]

@@ -11,7 +11,6 @@ from .apply import record_update
 from .errors import ApiError, bad_request, conflict, field_error, invalid, not_found
 from .meta import clone, dig, rfc3339
 from .patches import json_patch, merge_patch, strategic_merge
-from .rbac import rule_allows
 from .resources import BY_KEY
 
 
@@ -215,5 +214,3 @@ class Subresources:
                 "subresource": ra.get("subresource", ""), "name": ra.get("name", ""),
                 "namespace": ra.get("namespace", "")}
 
-
-__all__ = ["Subresources", "selector_string", "rule_allows"]

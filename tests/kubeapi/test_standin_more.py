@@ -478,3 +478,21 @@ def test_malformed_quantities_are_rejected_before_they_reach_admission(core, kub
     with pytest.raises(ApiException) as refused:
         core.create_namespaced_pod(kube_namespace, broken)
     assert refused.value.status == 400 and "quantities must match" in status_of(refused.value)["message"]
+
+
+def test_foreground_deletion_removes_dependents_before_the_owner(apps, core, kube_namespace):
+    apps.create_namespaced_deployment(kube_namespace, deployment("fg", replicas=2))
+    wait_for(lambda: len(core.list_namespaced_pod(kube_namespace, label_selector="app=fg").items) == 2, what="pods")
+    pending = apps.delete_namespaced_deployment("fg", kube_namespace, propagation_policy="Foreground")
+    assert pending["metadata"]["finalizers"] == ["foregroundDeletion"] and pending["metadata"]["deletionTimestamp"]
+
+    def owner_gone():
+        try:
+            apps.read_namespaced_deployment("fg", kube_namespace)
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    wait_for(owner_gone, what="deployment removed")
+    assert not core.list_namespaced_pod(kube_namespace, label_selector="app=fg").items
+    assert not apps.list_namespaced_replica_set(kube_namespace).items
