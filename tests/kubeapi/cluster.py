@@ -218,4 +218,3 @@ class ControllerManager:
     def _index(self):
         with self.store.lock:
             return self.store._first_index + len(self.store._history)
-

@@ -59,4 +59,3 @@ class EventRecorder:
             with self._lock:
                 self._seen[key] = name
             return created
-

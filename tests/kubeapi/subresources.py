@@ -213,4 +213,3 @@ class Subresources:
         return {"verb": ra.get("verb", ""), "group": ra.get("group", ""), "resource": ra.get("resource", ""),
                 "subresource": ra.get("subresource", ""), "name": ra.get("name", ""),
                 "namespace": ra.get("namespace", "")}
-
