@@ -496,3 +496,33 @@ def test_foreground_deletion_removes_dependents_before_the_owner(apps, core, kub
     wait_for(owner_gone, what="deployment removed")
     assert not core.list_namespaced_pod(kube_namespace, label_selector="app=fg").items
     assert not apps.list_namespaced_replica_set(kube_namespace).items
+
+
+def test_a_rolling_update_moves_one_pod_at_a_time_with_surge_one_and_no_unavailability(apps, core, kube_namespace,
+                                                                                       kube_standin):
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    apps.create_namespaced_deployment(kube_namespace, deployment("roll", replicas=3, strategy=strategy))
+    wait_for(lambda: apps.read_namespaced_deployment("roll", kube_namespace).status.available_replicas == 3,
+             what="first rollout")
+    kube_standin.kubelet_mode = "manual"
+    apps.patch_namespaced_deployment("roll", kube_namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "web", "image": "nginx:1.28"}]}}}})
+
+    def sizes():
+        by_image = {r.spec.template.spec.containers[0].image: r.spec.replicas
+                    for r in apps.list_namespaced_replica_set(kube_namespace, label_selector="app=roll").items}
+        return by_image.get("nginx:1.27", 0), by_image.get("nginx:1.28", 0)
+
+    for step in range(1, 4):
+        wait_for(lambda: sizes() == (4 - step, step), what=f"step {step}: old {4 - step} / new {step}")
+        new_pods = [p for p in core.list_namespaced_pod(kube_namespace, label_selector="app=roll").items
+                    if p.spec.containers[0].image == "nginx:1.28" and not p.metadata.deletion_timestamp
+                    and not (condition(p, "Ready") and condition(p, "Ready").status == "True")]
+        assert len(new_pods) == 1
+        available = apps.read_namespaced_deployment("roll", kube_namespace).status.available_replicas
+        assert available == 3          # maxUnavailable 0: never below 3 available
+        kube_standin.set_pod_phase(kube_namespace, new_pods[0].metadata.name, ready=True)
+    wait_for(lambda: sizes() == (0, 3), what="old ReplicaSet emptied")
+    done = wait_for(lambda: (lambda d: d if condition(d, "Progressing").reason == "NewReplicaSetAvailable"
+                             else None)(apps.read_namespaced_deployment("roll", kube_namespace)), what="complete")
+    assert done.status.updated_replicas == 3 and done.status.available_replicas == 3
