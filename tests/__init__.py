@@ -1,0 +1,1 @@
+"""Filrouge test suites."""
