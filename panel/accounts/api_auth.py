@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import authentication, exceptions, permissions
 
 from .models import ApiToken, token_digest
@@ -43,7 +44,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
 
 class TokenScopePermission(permissions.BasePermission):
-    message = _("This API token has read scope; create a read-write token to change things.")
+    message = gettext_lazy("This API token has read scope; create a read-write token to change things.")
 
     def has_permission(self, request, view):
         token = request.auth

@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from panel.audit.models import Audited
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", _("Admin")
@@ -17,7 +19,7 @@ class Role(models.TextChoices):
     NONE = "", _("No role")
 
 
-class User(AbstractUser):
+class User(Audited, AbstractUser):
     """A person using the panel. The role decides what they may do; objects decide what they see."""
 
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, blank=True, default=Role.NONE)
@@ -83,7 +85,7 @@ class ApiTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
 
 
-class ApiToken(models.Model):
+class ApiToken(Audited, models.Model):
     """A named API token. Only its SHA-256 digest is stored; the token is shown once."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")

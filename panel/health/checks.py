@@ -66,6 +66,7 @@ def check_workers():
         listed.append(
             {
                 "name": worker.name,
+                "hostname": worker.hostname,
                 "state": worker.get_state(),
                 "queues": worker.queue_names(),
                 "last_heartbeat": beat.isoformat() if beat else None,

@@ -15,7 +15,7 @@ from panel.jobs.models import Job, Status
 
 from . import checks
 
-DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
 @never_cache

@@ -15,8 +15,8 @@ _SIMPLE = {
 }
 
 
-def _form_field(field):
-    common = {"label": field.label or field.field_name.replace("_", " ").capitalize(), "help_text": field.help_text or ""}
+def _form_field(name, field):
+    common = {"label": field.label or name.replace("_", " ").capitalize(), "help_text": field.help_text or ""}
     common["required"] = field.required and not isinstance(field, serializers.BooleanField)
     default = field.default if field.default is not serializers.empty else None
     if callable(default):
@@ -37,7 +37,7 @@ def _form_field(field):
 
 
 def params_form_class(kind):
-    fields = {name: _form_field(field) for name, field in kind.Params().get_fields().items() if not field.read_only}
+    fields = {name: _form_field(name, field) for name, field in kind.Params().fields.items() if not field.read_only}
     return type(f"{kind.name.title().replace('-', '')}ParamsForm", (forms.Form,), fields)
 
 

@@ -30,6 +30,14 @@ def age(value):
 
 
 @register.filter
+def ago(value):
+    """'3 min ago' / 'il y a 3 min'."""
+    if not value:
+        return "—"
+    return _("%(age)s ago") % {"age": age(value)}
+
+
+@register.filter
 def duration(value):
     """A timedelta as '1.2 s', '3 min 4 s', '2 h 5 min'."""
     if value is None:
