@@ -120,7 +120,9 @@ class Job(Audited, models.Model):
 class JobEvent(models.Model):
     """One line of a job's story, in order (seq). The last one is the end marker."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: the (job, seq) unique index serves "lines of this job" and
+    # "the last 200 lines" alike, so the planner cannot pick a worse one.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
     time = models.DateTimeField()
     host = models.CharField(max_length=200, blank=True)

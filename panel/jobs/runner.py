@@ -22,14 +22,23 @@ from .models import Job, JobEvent, Status
 logger = logging.getLogger("filrouge.jobs")
 
 
+def claim(job_id, worker_name):
+    """queued → running, once: True if `worker_name` now owns the job."""
+    now = timezone.now()
+    return bool(
+        Job.objects.filter(pk=job_id, status=Status.QUEUED).update(
+            status=Status.RUNNING, started_at=now, heartbeat_at=now, worker_name=worker_name
+        )
+    )
+
+
 def execute(job_id):
     close_old_connections()
     worker = os.environ.get("RQ_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}"
-    now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now, worker_name=worker
-    )
-    if not claimed:
+    # Our worker process claims the row just before it forks us (worker.py), so that
+    # "running" is written over its warm database connection; otherwise claim it here.
+    owned = claim(job_id, worker) or Job.objects.filter(pk=job_id, status=Status.RUNNING, worker_name=worker, finished_at__isnull=True).exists()
+    if not owned:
         logger.info("Job %s was not queued any more (cancelled or already run); skipping", job_id)
         return
     job = Job.objects.select_related("user").get(pk=job_id)

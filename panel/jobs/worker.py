@@ -5,15 +5,18 @@ memory, stopped by RQ's own hard timeout) the parent notices; this class turns t
 into a final status on the job row at once instead of waiting for the reconciler.
 """
 
+import logging
 import os
 import signal
 
-from django.db import connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 from rq.worker import Worker as RQWorker
 
 from .models import Job, Status
-from .runner import end_abandoned
+from .runner import claim, end_abandoned
+
+logger = logging.getLogger("filrouge.jobs")
 
 
 def job_pk_from_rq_id(rq_id):
@@ -21,11 +24,37 @@ def job_pk_from_rq_id(rq_id):
     return int(rq_id[len(prefix):]) if rq_id and rq_id.startswith(prefix) else None
 
 
+_inherited_connections = []
+
+
+def forget_inherited_connections():
+    """In a freshly forked horse: leave the parent's database sockets alone.
+
+    The horse opens its own connections. The inherited ones are kept referenced (never
+    closed nor garbage-collected, which would end the parent's session) until the horse
+    leaves through os._exit, which runs no finalizers.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            _inherited_connections.append(connection.connection)
+            connection.connection = None
+
+
+os.register_at_fork(after_in_child=forget_inherited_connections)
+
+
 class Worker(RQWorker):
-    def fork_work_horse(self, job, queue):
-        # The horse must open its own database connections, never share the parent's socket.
-        connections.close_all()
-        super().fork_work_horse(job, queue)
+    def execute_job(self, job, queue):
+        # Claim the row before forking, over this process's warm connection: the job
+        # says "running" a fork and a database connect sooner.
+        job_pk = job_pk_from_rq_id(job.id)
+        if job_pk is not None:
+            try:
+                close_old_connections()
+                claim(job_pk, self.name)
+            except DatabaseError:
+                logger.warning("Could not claim job %s before forking; its horse will", job_pk)
+        super().execute_job(job, queue)
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
@@ -42,8 +71,8 @@ class Worker(RQWorker):
                 end_abandoned(job_pk, Status.FAILED, f"Timed out after {row.timeout} s; the job's process was stopped.")
             else:
                 end_abandoned(job_pk, Status.LOST, _death_reason(ret_val, self.name))
-        finally:
-            connections.close_all()
+        except DatabaseError:
+            logger.exception("Could not record the end of job %s; the reconciler will", job_pk)
 
 
 def _death_reason(ret_val, worker_name):

@@ -1,4 +1,8 @@
+from html import escape
+
 from django import template
+from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -55,3 +59,24 @@ def duration(value):
 @register.inclusion_tag("includes/status.html")
 def status_badge(obj):
     return {"status": obj.status, "label": obj.get_status_display()}
+
+
+@register.simple_tag
+def log_lines(events):
+    """Job lines as HTML. Written in Python because this is the live log's hot path:
+    the template language took 0.5 ms a line, this takes a few microseconds."""
+    parts = []
+    for event in events:
+        classes = "line"
+        if event.outcome:
+            classes += f" o-{escape(event.outcome)}"
+        if event.is_end:
+            classes += " end"
+        parts.append(
+            f'<div class="{classes}" data-seq="{event.seq}"><span class="t">{localtime(event.time):%H:%M:%S}</span>'
+            + (f'<span class="h">{escape(event.host)}</span>' if event.host else "")
+            + (f'<span class="k">{escape(event.task)}</span>' if event.task else "")
+            + (f'<span class="o">{escape(event.outcome)}</span>' if event.outcome else "")
+            + f'<span class="x">{escape(event.text)}</span></div>\n'
+        )
+    return mark_safe("".join(parts))  # every interpolated value above is escaped or ours

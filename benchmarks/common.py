@@ -1,0 +1,70 @@
+"""Shared setup for benchmarks: a database and Redis index of their own, Django, workers.
+
+Benchmarks print tables; they never assert timings. Run one alone with
+`.venv/bin/python benchmarks/bench_<topic>.py`, or all with `make bench`.
+"""
+
+import os
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def setup_django(database="filrouge_bench", redis_db=15):
+    """Point Django at a benchmark database (created and migrated) and a Redis index, then flush both."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{database}"')
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{redis_db}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+    import django_rq
+
+    django_rq.get_connection("default").flushdb()
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(values):
+    return {
+        "n": len(values),
+        "p50": statistics.median(values) * 1000,
+        "p95": percentile(values, 0.95) * 1000,
+        "max": max(values) * 1000,
+    }
+
+
+def print_table(title, headers, rows):
+    print(f"\n## {title}")
+    widths = [max(len(str(h)), *(len(str(row[i])) for row in rows)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(str(h).ljust(w) for h, w in zip(headers, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+    sys.stdout.flush()
+
+
+def machine_line():
+    import platform
+
+    return f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}"
