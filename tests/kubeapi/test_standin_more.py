@@ -281,7 +281,10 @@ def test_the_recreate_strategy_empties_old_pods_first(apps, core, kube_namespace
              what="first version")
     apps.patch_namespaced_deployment("rc", kube_namespace, {"spec": {"template": {"spec": {
         "containers": [{"name": "web", "image": "nginx:1.28"}]}}}})
-    d = wait_for(lambda: (lambda d: d if d.status.updated_replicas == 2 and d.status.available_replicas == 2
+    # observedGeneration first: until the controller has seen the patch, the status still
+    # describes the first version, which also has 2 updated and available replicas.
+    d = wait_for(lambda: (lambda d: d if d.status.observed_generation == d.metadata.generation
+                          and d.status.updated_replicas == 2 and d.status.available_replicas == 2
                           and d.status.replicas == 2 else None)(apps.read_namespaced_deployment("rc", kube_namespace)),
                  what="recreated")
     assert d.spec.strategy.rolling_update is None
