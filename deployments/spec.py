@@ -25,6 +25,8 @@ class PortSpec(serializers.Serializer):
     published = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True, default=None)
     protocol = serializers.ChoiceField(choices=["tcp", "udp"], default="tcp")
     host_ip = serializers.IPAddressField(required=False, default="0.0.0.0")
+    # Swarm only: "ingress" (the routing mesh, every node answers) or "host" (the node running the task).
+    mode = serializers.ChoiceField(choices=["ingress", "host"], default="ingress")
 
 
 class ConfigFileSpec(serializers.Serializer):
