@@ -29,7 +29,11 @@ class ServiceJob(JobKind):
     target_model = Service
 
     def service(self, ctx):
-        return Service.objects.select_related("cluster", "cluster__credential", "cluster__server", "current_release", "registry_credential").get(pk=ctx.job.target_id)
+        service = Service.objects.select_related("cluster", "cluster__credential", "cluster__server", "current_release", "registry_credential").get(pk=ctx.job.target_id)
+        # Any line of any service job may echo a secret (a container printing its env): redact them all.
+        for value in service.get_secrets().values():
+            ctx.add_secret(value)
+        return service
 
 
 class DeployParams(serializers.Serializer):
@@ -231,6 +235,8 @@ class StackDeploy(JobKind):
             for step, name in enumerate(order, start=1):
                 service = services[name]
                 service.cluster = cluster
+                for value in service.get_secrets().values():
+                    ctx.add_secret(value)
                 release = create_release(service, ctx.user, note=f"project {project} deploy (job #{ctx.job.pk})")
                 Release.objects.filter(pk=release.pk).update(job=ctx.job)
                 release.service = service

@@ -470,8 +470,9 @@ def docker_healthcheck(health):
         return None
     if kind == "http":
         url = f"http://127.0.0.1:{health.get('port') or 80}{health.get('path') or '/'}"
-        # wget (busybox, alpine) or curl (debian-based images): whichever the image has.
-        test = ["CMD-SHELL", f"wget -q -O /dev/null '{url}' || curl -fsS -o /dev/null '{url}'"]
+        # wget (busybox, alpine) or curl (debian-based images): whichever the image has; their
+        # error line ("server returned error: HTTP/1.1 404") becomes the failure's reason.
+        test = ["CMD-SHELL", f"if command -v wget >/dev/null 2>&1; then wget -O /dev/null '{url}'; else curl -fsS -o /dev/null '{url}'; fi"]
     else:
         command = health.get("command") or []
         test = ["CMD-SHELL", command[0]] if len(command) == 1 else ["CMD", *command]
