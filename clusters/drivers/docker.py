@@ -116,9 +116,14 @@ def _connect_tls(endpoint, credential, timeout):
             handle.write(secret.get(name, ""))
     tls = docker.tls.TLSConfig(client_cert=(paths["client_cert"], paths["client_key"]), ca_cert=paths["ca_cert"], verify=True)
     base_url = "https://" + endpoint.split("://", 1)[1]
+    # A fixed version first, so that no request is made before trust_env is off: otherwise
+    # REQUESTS_CA_BUNDLE / *_PROXY from the environment would replace our CA and route.
+    client = docker.DockerClient(base_url=base_url, tls=tls, timeout=timeout, version="1.24")
+    client.api.trust_env = False
     try:
-        client = docker.DockerClient(base_url=base_url, tls=tls, timeout=timeout, version="auto")
+        client.api._version = client.api._retrieve_server_version()
     except docker.errors.DockerException as exc:
+        client.close()
         shutil.rmtree(workdir, ignore_errors=True)
         raise _translate(exc, f"the Docker engine at {endpoint}") from None
     return EngineConnection(client, endpoint, cleanup=[workdir])
@@ -270,6 +275,14 @@ def _translate(exc, what):
             return AuthFailed(f"The TLS handshake with {what} failed ({_short(exc)}). Check the credential's certificates.")
         return HostUnreachable(f"Cannot reach {what} ({_short(exc)}). Is the engine running and the address right?")
     if isinstance(exc, docker.errors.DockerException):
+        text = str(exc)
+        if "SSL" in text or "certificate" in text.lower():
+            return AuthFailed(
+                f"The TLS handshake with {what} failed ({_short(exc)}). Check that the CA, client certificate "
+                "and key of the credential belong to this engine."
+            )
+        if "Connection refused" in text or "Max retries exceeded" in text or "timed out" in text:
+            return HostUnreachable(f"Cannot reach {what} ({_short(exc)}). Is the engine running and the address right?")
         return ClusterApiError(f"{what}: {_short(exc)}.")
     if isinstance(exc, paramiko.SSHException):
         return HostUnreachable(f"The SSH link to {what} broke: {exc}.")
@@ -281,10 +294,12 @@ def _explanation(exc):
 
 
 def _short(exc):
+    """The useful bit of a transport error ("tlsv1 alert unknown ca", "Connection refused")."""
     text = str(exc)
-    reason = re.search(r"\((?:Caused by )?[A-Za-z]+\((?:<[^>]+>, )?'?([^']+)", text)
-    if reason:
-        text = reason.group(1)
+    for pattern in (r"\[SSL: [A-Z0-9_]+\] ([^(']+?)\s*\(_ssl", r"\] ([^\]'(]+?)(?:'|\)|$)", r"(Connection refused|Name or service not known|timed out|No route to host)"):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(1).strip()
     return text[:300].rstrip(".")
 
 
