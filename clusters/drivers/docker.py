@@ -296,7 +296,7 @@ def _explanation(exc):
 def _short(exc):
     """The useful bit of a transport error ("tlsv1 alert unknown ca", "Connection refused")."""
     text = str(exc)
-    for pattern in (r"\[SSL: [A-Z0-9_]+\] ([^(']+?)\s*\(_ssl", r"\] ([^\]'(]+?)(?:'|\)|$)", r"(Connection refused|Name or service not known|timed out|No route to host)"):
+    for pattern in (r"\[SSL: [A-Z0-9_]+\] ([^(']+?)\s*\(_ssl", r"SSL\w*Error\(\d+, '([^'(]+?)\s*(?:\(_ssl|')", r"\] ([^\]'(]+?)(?:'|\)|$)", r"(Connection refused|Name or service not known|timed out|No route to host)"):
         found = re.search(pattern, text)
         if found:
             return found.group(1).strip()

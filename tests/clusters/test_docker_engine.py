@@ -82,7 +82,6 @@ def test_tls_with_a_certificate_from_another_ca_is_refused_with_a_hint(tls_proxy
     message = str(caught.value)
     assert message.startswith(f"The TLS handshake with the Docker engine at tcp://127.0.0.1:{tls_proxy.port} failed (")
     assert "Check that the CA, client certificate and key of the credential belong to this engine." in message
-    print(message)
 
 
 def test_a_docker_tls_credential_whose_key_does_not_match_its_certificate_is_refused(tls_proxy):
