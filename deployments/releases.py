@@ -44,6 +44,7 @@ def create_release(service, user, note="", rollback_of=None, spec=None):
 def deploy(service, user, tag=None, note=""):
     """Save a new tag if given, snapshot the spec as a release and start its deploy job."""
     ensure_idle(service)
+    service.refresh_from_db()  # a job (scale) may have changed the spec since the caller read it
     if tag:
         service.spec = normalize_spec({**service.spec, "tag": tag})
         service.save(update_fields=["spec", "updated_at"])
@@ -54,10 +55,13 @@ def deploy(service, user, tag=None, note=""):
 
 
 def rollback(service, user, revision):
-    """Re-apply an earlier release's spec as a new revision, and deploy it."""
+    """Re-apply an earlier release's spec as a new revision, and deploy it (keeping today's replica count)."""
     ensure_idle(service)
+    service.refresh_from_db()
     earlier = service.releases.get(revision=revision)
-    release = create_release(service, user, note=_("rollback to revision %(n)s") % {"n": revision}, rollback_of=earlier, spec=earlier.spec)
+    # The earlier image and settings come back; the replica count is today's (scaling is separate).
+    spec = {**earlier.spec, "replicas": service.spec.get("replicas", earlier.spec["replicas"])}
+    release = create_release(service, user, note=_("rollback to revision %(n)s") % {"n": revision}, rollback_of=earlier, spec=spec)
     service.spec = release.spec
     service.save(update_fields=["spec", "updated_at"])
     job = start_job("service-deploy", {"release": release.pk}, user, target=service)

@@ -131,3 +131,6 @@ def versions_served(client, service):
 
 def last_job(service, kind):
     return Job.objects.for_target(service).filter(kind=kind).order_by("-id").first()
+
+
+from .swarm_fixtures import swarm_cluster, swarm_engine  # noqa: E402,F401

@@ -1,0 +1,92 @@
+"""Services on a real single-node Swarm: deploy, scale, update, automatic and manual
+rollback, remove, node drain and activate. Ports are published in host mode (the
+routing mesh does not answer on these machines; see ENVIRONMENT.md)."""
+
+import pytest
+
+from deployments import naming, releases
+from deployments.models import ReleaseStatus
+from panel.jobs.services import start_job
+
+from .conftest import answer, assert_succeeded, job_text, make_service, wait_for_job
+
+pytestmark = [pytest.mark.docker, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+HOST_PORT = [{"container": 8080, "host_ip": "127.0.0.1", "mode": "host"}]
+
+
+def task_containers(client, service):
+    labels = naming.label_filter(naming.service_labels(service))
+    return client.api.containers(filters=labels)
+
+
+def served(client, service):
+    versions = []
+    for item in task_containers(client, service):
+        port = next((p["PublicPort"] for p in item.get("Ports") or [] if p.get("PublicPort")), None)
+        versions.append(answer(port) if port else None)
+    return sorted(filter(None, versions))
+
+
+def test_a_swarm_service_is_deployed_scaled_updated_rolled_back_and_removed(worker, bob, swarm_engine, swarm_cluster, pushed_images, project):
+    client = swarm_engine
+    service = make_service(swarm_cluster, project, image=pushed_images["repository"], tag="1", replicas=2, ports=HOST_PORT,
+                           update={"parallelism": 1, "delay": 0, "monitor": 8})
+
+    release1, job = releases.deploy(service, bob)
+    assert_succeeded(job)
+    swarm_service = client.api.inspect_service(f"{project}_web")
+    assert swarm_service["Spec"]["UpdateConfig"]["Parallelism"] == 1
+    assert swarm_service["Spec"]["UpdateConfig"]["FailureAction"] == "rollback"
+    assert swarm_service["Spec"]["Labels"][naming.RELEASE] == "1"
+    assert served(client, service) == ["version 1"] * 2
+
+    assert_succeeded(releases.act(service, bob, "service-scale", {"replicas": 3}))
+    assert served(client, service) == ["version 1"] * 3
+
+    _release2, job = releases.deploy(service, bob, tag="2")
+    assert_succeeded(job)
+    assert served(client, service) == ["version 2"] * 3
+
+    release3, job = releases.deploy(service, bob, tag="3")
+    wait_for_job(job, timeout=240)
+    assert job.status == "failed", job_text(job)
+    assert "Swarm rolled revision 3 back" in job.error and "previous revision is serving again" in job.error, job.error
+    release3.refresh_from_db()
+    assert release3.status == ReleaseStatus.FAILED
+    assert served(client, service) == ["version 2"] * 3
+
+    release4, job = releases.rollback(service, bob, revision=1)
+    assert_succeeded(job)
+    assert release4.spec["tag"] == "1" and release4.rollback_of == release1
+    assert served(client, service) == ["version 1"] * 3
+    service.refresh_from_db()
+    assert service.observed["desired"] == 3 and service.observed["running"] == 3
+
+    assert_succeeded(releases.act(service, bob, "service-remove"))
+    project_filter = {"label": [f"{naming.PROJECT}={project}"]}
+    assert client.api.services(filters=project_filter) == []
+    assert client.api.containers(all=True, filters=project_filter) == []
+    assert client.api.networks(filters=project_filter) == []
+    assert client.api.secrets(filters=project_filter) == []
+
+
+def test_a_drained_node_sees_its_tasks_leave_and_an_activated_one_takes_them_back(worker, bob, swarm_engine, swarm_cluster, pushed_images, project):
+    client = swarm_engine
+    service = make_service(swarm_cluster, project, image=pushed_images["repository"], tag="1", replicas=2, ports=HOST_PORT)
+    assert_succeeded(releases.deploy(service, bob)[1])
+    node = client.api.nodes()[0]
+    hostname = node["Description"]["Hostname"]
+
+    try:
+        job = assert_succeeded(start_job("swarm-node-availability", {"node": hostname, "availability": "drain", "wait_seconds": 30}, bob, target=swarm_cluster))
+        text = job_text(job)
+        assert "availability set to drain" in text and f"no task runs on {hostname} any more" in text, text
+        assert task_containers(client, service) == []
+        swarm_cluster.refresh_from_db()
+        assert swarm_cluster.observed["nodes"][0]["availability"] == "drain"
+    finally:
+        job = assert_succeeded(start_job("swarm-node-availability", {"node": hostname, "availability": "active"}, bob, target=swarm_cluster))
+
+    assert_succeeded(releases.act(service, bob, "service-restart"))
+    assert served(client, service) == ["version 1"] * 2
