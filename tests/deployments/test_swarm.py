@@ -90,3 +90,43 @@ def test_a_drained_node_sees_its_tasks_leave_and_an_activated_one_takes_them_bac
 
     assert_succeeded(releases.act(service, bob, "service-restart"))
     assert served(client, service) == ["version 1"] * 2
+
+
+def test_the_notes_stack_example_is_imported_and_deployed_as_a_stack(worker, alice, swarm_engine, swarm_cluster, pushed_images, http_app_images, project, tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    from deployments.models import Service
+    from panel.jobs.models import Job
+    from tests.support.registry import push_image
+
+    from .test_compose_import import example_text
+
+    client, registry = swarm_engine, pushed_images["registry"]
+    # The database stands in as the http app with a pg_isready that answers "ready".
+    dockerfile = f"FROM {http_app_images['1']}\nRUN printf '#!/bin/sh\\nexit 0\\n' > /bin/pg_isready && chmod 755 /bin/pg_isready\n"
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag="filrouge-test/notes-db:16", rm=True)
+    db_image = push_image(client, "filrouge-test/notes-db:16", registry, "filrouge/notes-db", "16")
+    text = example_text().replace("postgres:16", db_image).replace("registry.example.test/notes/web:1.4.2", f"{pushed_images['repository']}:2")
+    (tmp_path / "notes-stack.yaml").write_text(text)
+    (tmp_path / ".env").write_text("NOTES_DB_PASSWORD=stack-pw-1618\n")
+    out = io.StringIO()
+
+    call_command("import_compose", str(tmp_path / "notes-stack.yaml"), "--cluster", swarm_cluster.name, "--project", project, stdout=out)
+
+    job = Job.objects.get(kind="stack-deploy")
+    assert f"Deploy job #{job.pk} started" in out.getvalue()
+    wait_for_job(job, timeout=240)
+    assert job.status == "succeeded", f"{job.error}\n{job_text(job)}"
+    assert job.result == {"project": project, "services": ["db", "web"]}
+    web = client.api.inspect_service(f"{project}_web")
+    assert web["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
+    assert web["Spec"]["TaskTemplate"]["Resources"]["Limits"] == {"NanoCPUs": 500_000_000, "MemoryBytes": 256 * 1024 * 1024}
+    assert web["Spec"]["UpdateConfig"]["Delay"] == 10_000_000_000
+    assert "DATABASE_URL=postgres://notes:stack-pw-1618@db:5432/notes" in web["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert web["Spec"]["EndpointSpec"]["Ports"][0]["PublishMode"] == "ingress"
+    db = client.api.inspect_service(f"{project}_db")
+    assert db["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["Source"] == f"{project}_db_data"
+    assert {s.name: s.status for s in Service.objects.filter(project=project)} == {"db": "deployed", "web": "deployed"}
+    assert "stack-pw-1618" not in job_text(job)
