@@ -65,7 +65,7 @@ class Deploy(ServiceJob):
         Service.objects.filter(pk=service.pk).update(status=ServiceStatus.DEPLOYING)
         ctx.line(f"deploying {service} revision {release.revision} ({release.spec['image']}:{release.spec['tag']}) on {service.cluster}", task="deploy")
         try:
-            with backend_for(service.cluster, ctx) as backend:
+            with backend_for(service.cluster, ctx, on_change=lambda changed: store_observation(changed, backend)) as backend:
                 try:
                     backend.deploy(release, previous)
                 finally:
@@ -231,7 +231,7 @@ class StackDeploy(JobKind):
         ctx.line(f"deploying project {project} on {cluster}: {', '.join(order)}", task="stack")
         ctx.progress(0, len(order))
         deployed = []
-        with backend_for(cluster, ctx) as backend:
+        with backend_for(cluster, ctx, on_change=lambda changed: store_observation(changed, backend)) as backend:
             for step, name in enumerate(order, start=1):
                 service = services[name]
                 service.cluster = cluster

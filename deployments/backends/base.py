@@ -35,9 +35,16 @@ class Observation:
 class Backend(ABC):
     kind = ""
 
-    def __init__(self, cluster, ctx):
+    def __init__(self, cluster, ctx, on_change=None):
         self.cluster = cluster
         self.ctx = ctx
+        # Called with the service whenever replicas changed during a rollout, so the job can
+        # refresh the observed state that the service page shows live.
+        self.on_change = on_change
+
+    def changed(self, service):
+        if self.on_change is not None:
+            self.on_change(service)
 
     # Opening and closing the connection to the cluster.
     def __enter__(self):
@@ -104,10 +111,10 @@ BACKENDS = {
 }
 
 
-def backend_for(cluster, ctx):
+def backend_for(cluster, ctx, on_change=None):
     """The backend of this cluster's kind (not yet opened: use it in a `with`)."""
     try:
         path = BACKENDS[cluster.kind]
     except KeyError:
         raise DriverError(f"Cluster {cluster.name} is of kind {cluster.kind}, which has no deploy backend yet.") from None
-    return import_string(path)(cluster, ctx)
+    return import_string(path)(cluster, ctx, on_change=on_change)

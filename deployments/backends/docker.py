@@ -107,6 +107,7 @@ class DockerBackend(Backend):
                 new = [self._create_and_start(service, spec, release.revision, replica + i) for i in range(batch)]
                 created.extend(new)
                 replica += batch
+                self.changed(service)
                 self._wait_ready(new, spec)
                 if not stop_first:
                     for item in old[:batch]:
@@ -114,6 +115,7 @@ class DockerBackend(Backend):
                     old = old[batch:]
                 done += batch
                 self.ctx.progress(done, total)
+                self.changed(service)
                 if len(created) < target and update.get("delay"):
                     self.ctx.line(f"waiting {update['delay']:g} s before the next batch", task="rollout")
                     time.sleep(update["delay"])

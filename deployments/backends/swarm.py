@@ -119,6 +119,7 @@ class SwarmBackend(Backend):
                 self.ctx.line(f"Swarm update state: {state}" + (f" ({status['Message']})" if status.get("Message") else ""), task="swarm")
                 last_state = state
             if len(running) != last_running:
+                self.changed(release.service)
                 self.ctx.progress(min(len(running), replicas), max(1, replicas))
                 self.ctx.line(f"{len(running)}/{replicas} replica(s) of revision {release.revision} running", task="rollout")
                 last_running = len(running)
