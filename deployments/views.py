@@ -68,7 +68,6 @@ def service_detail(request, pk):
     if request.htmx:
         return render(request, "deployments/service_live.html", context)
     context.update(
-        releases=service.releases.select_related("created_by", "job")[:30],
         jobs=Job.objects.for_target(service).select_related("user")[:15],
         deploy_form=DeployForm(),
         scale_form=ScaleForm(initial={"replicas": service.spec.get("replicas", 1)}),
@@ -85,6 +84,7 @@ def _live_context(service):
         "service": service,
         "observed": observed,
         "stats": (observed.get("stats") or {}).get("rows", []),
+        "releases": service.releases.select_related("created_by", "job")[:30],
         "active_job": active,
         "last_job": last,
         "polling": True,
