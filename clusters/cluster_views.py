@@ -70,7 +70,10 @@ def cluster_detail(request, pk):
 
 
 def _state_context(cluster):
+    import datetime
+
     observed = cluster.observed or {}
+    disk_at = (observed.get("disk") or {}).get("at")
     containers = sorted(observed.get("containers", []), key=lambda row: (row["state"] != "running", row["name"]))
     return {
         "cluster": cluster,
@@ -79,6 +82,7 @@ def _state_context(cluster):
         "containers_hidden": max(0, len(containers) - 200),
         "is_swarm": cluster.kind == "swarm",
         "availability_choices": ("active", "pause", "drain"),
+        "disk_at": datetime.datetime.fromtimestamp(disk_at, tz=datetime.timezone.utc) if disk_at else None,
     }
 
 

@@ -139,11 +139,12 @@ def probe_cluster(cluster, ctx=None, connection=None):
 
     started = time.perf_counter()
     try:
+        swarm = cluster.kind == "swarm"
         if connection is None:
             with driver.engine(cluster, ctx) as opened:
-                observed, calls = driver.observe_engine(opened, swarm=cluster.kind == "swarm")
+                observed, calls = driver.observe_engine(opened, swarm=swarm, previous=cluster.observed)
         else:
-            observed, calls = driver.observe_engine(connection, swarm=cluster.kind == "swarm")
+            observed, calls = driver.observe_engine(connection, swarm=swarm, previous=cluster.observed)
     except JobFailed as exc:
         Cluster.objects.filter(pk=cluster.pk).update(reachable=False, observe_error=str(exc)[:2000], observed_at=timezone.now())
         raise

@@ -433,37 +433,50 @@ def container_row(item):
     }
 
 
-def observe_engine(connection, swarm=False):
+DISK_USAGE_MAX_AGE = 300  # seconds: `df` walks every layer and container, so it is refreshed less often
+
+
+def observe_engine(connection, swarm=False, previous=None, disk_max_age=DISK_USAGE_MAX_AGE):
     """Observed state of an engine: one list call per kind of object, never one per container.
 
-    Returns (observed, calls): `calls` counts the API requests made, so the probe's cost
-    can be checked against the number of containers.
+    The list calls run side by side, so the probe takes as long as the slowest of them.
+    Disk usage (`df`, the costly one) is taken again only when `previous` has none younger
+    than `disk_max_age` seconds; each figure keeps its own time. Returns (observed, calls):
+    `calls` names the API requests made, so the probe's cost can be checked against the
+    number of containers.
     """
-    calls = []
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
     api = connection.api
     where = f"the Docker engine at {connection.description}"
+    wanted = {"version": api.version, "containers": lambda: api.containers(all=True), "images": api.images, "volumes": api.volumes, "networks": api.networks}
+    last_disk = (previous or {}).get("disk") or {}
+    if not last_disk.get("at") or time.time() - last_disk["at"] > disk_max_age:
+        wanted["df"] = api.df
+    if swarm:
+        wanted.update(nodes=api.nodes, services=api.services, tasks=api.tasks)
 
-    def call(name, function, *args, **kwargs):
-        calls.append(name)
+    def call(function):
         with docker_errors(where):
-            return function(*args, **kwargs)
+            return function()
 
-    version = call("version", api.version)
-    containers = call("containers", api.containers, all=True)
-    images = call("images", api.images)
-    volumes = (call("volumes", api.volumes) or {}).get("Volumes") or []
-    networks = call("networks", api.networks)
-    usage = call("df", api.df)
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        futures = {name: pool.submit(call, function) for name, function in wanted.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    calls = list(wanted)
+    version = results["version"]
+    volumes = (results["volumes"] or {}).get("Volumes") or []
     observed = {
         "engine": {"version": version.get("Version", ""), "api_version": version.get("ApiVersion", ""), "os": version.get("Os", ""), "arch": version.get("Arch", "")},
-        "containers": [container_row(item) for item in containers],
+        "containers": [container_row(item) for item in results["containers"]],
         "images": [
             {"id": item["Id"].split(":")[-1][:12], "tags": item.get("RepoTags") or [], "size": item.get("Size", 0), "created": item.get("Created")}
-            for item in images
+            for item in results["images"]
         ],
         "volumes": [{"name": item["Name"], "driver": item.get("Driver", ""), "labels": item.get("Labels") or {}} for item in volumes],
-        "networks": [{"id": item["Id"][:12], "name": item["Name"], "driver": item.get("Driver", ""), "scope": item.get("Scope", "")} for item in networks],
-        "disk": _disk_usage(usage),
+        "networks": [{"id": item["Id"][:12], "name": item["Name"], "driver": item.get("Driver", ""), "scope": item.get("Scope", "")} for item in results["networks"]],
+        "disk": {**_disk_usage(results["df"]), "at": time.time()} if "df" in results else last_disk,
     }
     counts = {"running": 0, "exited": 0, "unhealthy": 0}
     for row in observed["containers"]:
@@ -475,10 +488,7 @@ def observe_engine(connection, swarm=False):
             counts["unhealthy"] += 1
     observed["container_counts"] = counts
     if swarm:
-        nodes = call("nodes", api.nodes)
-        services = call("services", api.services)
-        tasks = call("tasks", api.tasks)
-        observed.update(_swarm_state(nodes, services, tasks))
+        observed.update(_swarm_state(results["nodes"], results["services"], results["tasks"]))
     return observed, calls
 
 

@@ -161,7 +161,11 @@ class DockerBackend(Backend):
             raise DriverError(f"{service} has never been deployed; deploy it before scaling.")
         spec = dict(release.spec, replicas=replicas)
         self._refuse_port_clash(spec)
-        current = [item for item in self.containers(service, revision=release.revision) if item["State"] == "running"]
+        all_of_release = self.containers(service, revision=release.revision)
+        for item in all_of_release:  # stopped or exited replicas are replaced, not counted
+            if item["State"] != "running":
+                self._remove(item["Id"], _name(item))
+        current = [item for item in all_of_release if item["State"] == "running"]
         slots = {int(item["Labels"].get(naming.REPLICA, 0)): item for item in current}
         self.ctx.line(f"scaling {service} from {len(current)} to {replicas} replica(s)", task="scale")
         self.ctx.progress(0, max(1, abs(replicas - len(current))))

@@ -134,21 +134,31 @@ def test_ssh_refuses_a_server_with_no_pinned_host_key(ssh_engine):
 
 
 def test_the_probe_makes_the_same_calls_for_one_or_many_containers(docker_client, container_factory, http_app_images, db):
-    cluster = Cluster.objects.create(name="probe", kind="docker", endpoint="unix:///var/run/docker.sock")
-    probe_cluster(cluster)
-    cluster.refresh_from_db()
-    calls_before, count_before = cluster.observed["probe"]["calls"], len(cluster.observed["containers"])
+    cluster = Cluster(name="probe", kind="docker", endpoint="unix:///var/run/docker.sock")
+    with driver.engine(cluster) as connection:
+        before, calls_before = driver.observe_engine(connection)
+        started = [container_factory(http_app_images["1"]) for _ in range(6)]
+        after, calls_after = driver.observe_engine(connection)
 
-    started = [container_factory(http_app_images["1"]) for _ in range(6)]
-    probe_cluster(cluster)
-    cluster.refresh_from_db()
-
-    assert cluster.observed["probe"]["calls"] == calls_before == 6  # version, containers, images, volumes, networks, df
-    assert len(cluster.observed["containers"]) >= count_before + 6
-    names = {row["name"]: row for row in cluster.observed["containers"]}
+    assert calls_before == calls_after == ["version", "containers", "images", "volumes", "networks", "df"]
+    assert len(after["containers"]) >= len(before["containers"]) + 6
+    names = {row["name"]: row for row in after["containers"]}
     assert all(names[c.name]["state"] == "running" and names[c.name]["image"] == http_app_images["1"] for c in started)
+    assert {"images_bytes", "containers_bytes", "volumes_bytes", "at"} <= set(after["disk"])
+
+
+def test_the_stored_probe_takes_disk_usage_again_only_when_it_is_old(docker_client, db):
+    cluster = Cluster.objects.create(name="probe", kind="docker", endpoint="unix:///var/run/docker.sock")
+
+    first = probe_cluster(cluster)
+    cluster.refresh_from_db()
+    disk_at = cluster.observed["disk"]["at"]
+    second = probe_cluster(cluster)
+    cluster.refresh_from_db()
+
+    assert first["calls"] == 6 and second["calls"] == 5  # df is reused while it is younger than 5 min
+    assert cluster.observed["disk"]["at"] == disk_at
     assert cluster.observed_at is not None and cluster.version == docker_client.version()["Version"]
-    assert {"images_bytes", "containers_bytes", "volumes_bytes"} <= set(cluster.observed["disk"])
 
 
 @pytest.mark.worker

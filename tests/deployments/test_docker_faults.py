@@ -131,3 +131,22 @@ def test_secrets_reach_the_container_as_env_and_file_but_never_a_job_line(worker
     stored = "\n".join(JobEvent.objects.filter(job__in=[job, log_job]).values_list("text", flat=True))
     assert "token is [redacted]" in stored
     assert "tok-31415926535" not in stored and "pw-27182818284" not in stored
+
+
+def test_a_stopped_service_scales_back_up_with_fresh_replicas_and_restart_keeps_it_serving(worker, bob, docker_client, docker_cluster, pushed_images, project):
+    service = make_service(docker_cluster, project, image=pushed_images["repository"], tag="1")
+    assert_succeeded(releases.deploy(service, bob)[1])
+
+    assert_succeeded(releases.act(service, bob, "service-stop"))
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.STOPPED and versions_served(docker_client, service) == []
+    assert [c["State"] for c in containers_of(docker_client, service)] == ["exited"]
+
+    assert_succeeded(releases.act(service, bob, "service-scale", {"replicas": 2}))
+    assert versions_served(docker_client, service) == ["version 1", "version 1"]
+    assert_succeeded(releases.act(service, bob, "service-restart"))
+    assert versions_served(docker_client, service) == ["version 1", "version 1"]
+    stats = assert_succeeded(releases.act(service, bob, "service-stats"))
+    service.refresh_from_db()
+    assert stats.result == {"containers": 2} and len(service.observed["stats"]["rows"]) == 2
+    assert all(row["memory_bytes"] > 0 for row in service.observed["stats"]["rows"])
