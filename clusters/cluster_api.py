@@ -1,7 +1,6 @@
 """REST endpoints for Docker and Swarm clusters: list/create/read/update, and the actions
 that start jobs (connect test, probe, node availability). Secrets never appear here."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -106,5 +105,3 @@ class NodeAvailability(APIView):
         job = start_job("swarm-node-availability", {"node": node, **body.validated_data}, request.user, target=cluster)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-
-__all__ = ["ClusterListCreate", "ClusterDetail", "ClusterJob", "NodeAvailability", "DjangoValidationError"]

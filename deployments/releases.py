@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from panel.jobs.models import Job
 from panel.jobs.services import start_job
 
-from .models import Release, ReleaseStatus, Service
+from .models import Release, Service
 from .spec import normalize_spec
 
 
@@ -80,5 +80,3 @@ def mark(release, status):
     release.status = status
     release.save(update_fields=["status"])
 
-
-__all__ = ["ServiceBusy", "active_job", "create_release", "deploy", "rollback", "act", "mark", "ReleaseStatus"]

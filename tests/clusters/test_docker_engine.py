@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from clusters.drivers import docker as driver
-from clusters.drivers.base import AuthFailed, HostKeyMismatch, HostUnreachable
+from clusters.drivers.base import AuthFailed, HostKeyMismatch
 from clusters.engine_jobs import probe_cluster
 from clusters.models import Cluster, Credential, Server
 from deployments import releases
@@ -174,3 +174,18 @@ def test_the_probe_fills_the_observed_replicas_of_deployed_services(worker, bob,
     assert service.observed["desired"] == 2 and service.observed["running"] == 2
     assert [row["release"] for row in service.observed["replicas"]] == ["1", "1"]
     assert service.observed_at is not None
+
+
+def test_a_locally_built_image_is_pushed_to_a_registry_with_its_credential(docker_client, http_app_images, registry_with_auth, db):
+    cluster = Cluster(name="local", kind="docker", endpoint="unix:///var/run/docker.sock")
+    login = credential("registry", {"password": registry_with_auth.credentials[1]}, username=registry_with_auth.credentials[0])
+    repository = f"{registry_with_auth.address}/lab/pushed"
+
+    with driver.engine(cluster) as connection:
+        pushed = driver.push_image(connection, http_app_images["2"], repository, "7", auth=driver.registry_auth(login))
+        registry_with_auth.pushed.append((docker_client, pushed))
+        with pytest.raises(AuthFailed, match="refused"):
+            driver.push_image(connection, http_app_images["2"], repository, "8", auth={"username": "filrouge", "password": "wrong"})
+
+    assert pushed == f"{repository}:7"
+    assert registry_with_auth.tags("lab/pushed") == ["7"]

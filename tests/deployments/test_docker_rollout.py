@@ -10,7 +10,7 @@ from deployments import naming, releases
 from deployments.models import ReleaseStatus, ServiceStatus
 
 from .conftest import (
-    answer, assert_succeeded, containers_of, host_ports, last_job, make_service, versions_served, wait_for_job,
+    answer, assert_succeeded, containers_of, last_job, make_service, versions_served, wait_for_job,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -31,10 +31,17 @@ def served(client, service):
 def test_a_swarm_service_is_deployed_scaled_updated_rolled_back_and_removed(worker, bob, swarm_engine, swarm_cluster, pushed_images, project):
     client = swarm_engine
     service = make_service(swarm_cluster, project, image=pushed_images["repository"], tag="1", replicas=2, ports=HOST_PORT,
-                           update={"parallelism": 1, "delay": 0, "monitor": 8})
+                           update={"parallelism": 1, "delay": 0, "monitor": 8},
+                           secrets=[{"name": "db_password", "path": "/run/secrets/db_password"}])
+    service.set_secrets({"db_password": "swarm-pw-4669"})
+    service.save()
 
     release1, job = releases.deploy(service, bob)
     assert_succeeded(job)
+    assert "swarm-pw-4669" not in job_text(job)
+    task = client.containers.get(task_containers(client, service)[0]["Id"])
+    assert task.exec_run("cat /run/secrets/db_password").output == b"swarm-pw-4669"
+    assert [s["Spec"]["Name"] for s in client.api.secrets(filters={"label": f"{naming.PROJECT}={project}"})] == [f"{project}_web_db_password_" + __import__("hashlib").sha256(b"swarm-pw-4669").hexdigest()[:10]]
     swarm_service = client.api.inspect_service(f"{project}_web")
     assert swarm_service["Spec"]["UpdateConfig"]["Parallelism"] == 1
     assert swarm_service["Spec"]["UpdateConfig"]["FailureAction"] == "rollback"
