@@ -14,6 +14,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 
 def setup_django():
+    """Django on its own throw-away database (test_filrouge_bench_docker_<checkout>), so that a
+    benchmark and the test suite of the same checkout can run at the same time."""
+    import hashlib
+
+    checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+    os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/filrouge_bench_docker_{checkout}")
     import django
 
     django.setup()
