@@ -26,13 +26,13 @@ def start_many(client, image, count, label):
                                                 host_config=client.api.create_host_config(network_mode="none"))
         client.api.start(container["Id"])
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(start, range(max(0, count - existing))))
 
 
 def remove_all(client, label):
     items = client.api.containers(all=True, filters={"label": f"filrouge.bench={label}"})
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=12) as pool:  # the engine's teardown is slow; several at once
         list(pool.map(lambda item: client.api.remove_container(item["Id"], force=True), items))
 
 
