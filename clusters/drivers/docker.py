@@ -450,16 +450,26 @@ def observe_engine(connection, swarm=False, previous=None, disk_max_age=DISK_USA
 
     api = connection.api
     where = f"the Docker engine at {connection.description}"
-    wanted = {"version": api.version, "containers": lambda: api.containers(all=True), "images": api.images, "volumes": api.volumes, "networks": api.networks}
-    last_disk = (previous or {}).get("disk") or {}
-    if not last_disk.get("at") or time.time() - last_disk["at"] > disk_max_age:
-        wanted["df"] = api.df
-    if swarm:
-        wanted.update(nodes=api.nodes, services=api.services, tasks=api.tasks)
 
     def call(function):
         with docker_errors(where):
             return function()
+
+    def disk_usage():
+        # The engine runs one `df` at a time and refuses a second one: keep the last figures then.
+        try:
+            return api.df()
+        except docker.errors.APIError as exc:
+            if "already running" in _explanation(exc):
+                return None
+            raise
+
+    wanted = {"version": api.version, "containers": lambda: api.containers(all=True), "images": api.images, "volumes": api.volumes, "networks": api.networks}
+    last_disk = (previous or {}).get("disk") or {}
+    if not last_disk.get("at") or time.time() - last_disk["at"] > disk_max_age:
+        wanted["df"] = disk_usage
+    if swarm:
+        wanted.update(nodes=api.nodes, services=api.services, tasks=api.tasks)
 
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
         futures = {name: pool.submit(call, function) for name, function in wanted.items()}
@@ -476,7 +486,7 @@ def observe_engine(connection, swarm=False, previous=None, disk_max_age=DISK_USA
         ],
         "volumes": [{"name": item["Name"], "driver": item.get("Driver", ""), "labels": item.get("Labels") or {}} for item in volumes],
         "networks": [{"id": item["Id"][:12], "name": item["Name"], "driver": item.get("Driver", ""), "scope": item.get("Scope", "")} for item in results["networks"]],
-        "disk": {**_disk_usage(results["df"]), "at": time.time()} if "df" in results else last_disk,
+        "disk": {**_disk_usage(results["df"]), "at": time.time()} if results.get("df") is not None else last_disk,
     }
     counts = {"running": 0, "exited": 0, "unhealthy": 0}
     for row in observed["containers"]:

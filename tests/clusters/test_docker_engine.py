@@ -15,7 +15,8 @@ from panel.jobs.services import start_job
 from tests.deployments.conftest import assert_succeeded, make_service, wait_for_job
 from tests.support.keys import generate_keypair
 
-from .tls_proxy import TlsDockerProxy, make_ca, issue
+from tests.deployments.conftest import project, pushed_images  # noqa: F401 - fixtures shared with the deploy tests
+from tests.deployments.tls_front import TlsDockerProxy, issue, make_ca
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
