@@ -44,10 +44,46 @@ def describe_password(secret):
     return {}
 
 
+def describe_docker_tls(secret):
+    """CA, client certificate and key (PEM) for a Docker engine on tcp:// with TLS."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    certificates = {}
+    for name, label in (("ca_cert", _("CA certificate")), ("client_cert", _("client certificate"))):
+        try:
+            certificates[name] = x509.load_pem_x509_certificate(secret.get(name, "").encode())
+        except ValueError:
+            raise ValueError(_("The %(what)s is not a PEM certificate.") % {"what": label}) from None
+    try:
+        key = serialization.load_pem_private_key(secret.get("client_key", "").encode(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError(_("The client key is not an unencrypted PEM private key.")) from None
+    client = certificates["client_cert"]
+    public_numbers = client.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != public_numbers:
+        raise ValueError(_("The client key does not belong to the client certificate."))
+    return {
+        "subject": client.subject.rfc4514_string(),
+        "issuer": client.issuer.rfc4514_string(),
+        "ca_subject": certificates["ca_cert"].subject.rfc4514_string(),
+        "not_after": client.not_valid_after_utc.isoformat(),
+        "fingerprint": "SHA256:" + client.fingerprint(hashes.SHA256()).hex(),
+    }
+
+
+def describe_registry(secret):
+    """A registry login: the user name is the credential's `username`, the secret its password or token."""
+    if not secret.get("password"):
+        raise ValueError(_("The registry password (or token) is empty."))
+    return {}
+
+
 PUBLIC_DESCRIBERS = {
     "ssh-key": describe_ssh_key,
     "password": describe_password,
-    "registry": describe_password,
+    "registry": describe_registry,
+    "docker-tls": describe_docker_tls,
 }
 
 

@@ -44,6 +44,10 @@ class Service(Audited, models.Model):
     spec = models.JSONField(_("spec"), default=dict)
     secrets_encrypted = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=16, choices=ServiceStatus.choices, default=ServiceStatus.NEW)
+    registry_credential = models.ForeignKey(
+        "clusters.Credential", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        limit_choices_to={"kind": "registry"}, verbose_name=_("registry credential"), help_text=_("Used to pull the image from a private registry."),
+    )
     current_release = models.ForeignKey("Release", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Observed state, refreshed by probes: replicas desired/running/healthy and per-replica rows.
     observed = models.JSONField(default=dict, blank=True)

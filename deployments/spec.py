@@ -25,6 +25,8 @@ class PortSpec(serializers.Serializer):
     published = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True, default=None)
     protocol = serializers.ChoiceField(choices=["tcp", "udp"], default="tcp")
     host_ip = serializers.IPAddressField(required=False, default="0.0.0.0")
+    # Swarm only: "ingress" (the routing mesh, every node answers) or "host" (the node running the task).
+    mode = serializers.ChoiceField(choices=["ingress", "host"], default="ingress")
 
 
 class ConfigFileSpec(serializers.Serializer):
@@ -109,7 +111,8 @@ class IngressSpec(serializers.Serializer):
 
 class ServiceSpec(serializers.Serializer):
     image = serializers.CharField(max_length=500, help_text=_("Repository, e.g. registry.example/app/web"))
-    tag = serializers.CharField(max_length=128, default="latest")
+    tag = serializers.RegexField(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", max_length=128, default="latest",
+                                 error_messages={"invalid": _("A tag is letters, digits, '_', '.' and '-' (at most 128), not starting with '.' or '-'.")})
     command = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     replicas = serializers.IntegerField(min_value=0, max_value=1000, default=1)
     ports = PortSpec(many=True, required=False, default=list)

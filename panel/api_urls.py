@@ -4,6 +4,8 @@ from django.urls import path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from clusters import cluster_api
+from deployments import api as deployments_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api
@@ -22,4 +24,19 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel/", jobs_api.JobCancel.as_view(), name="api-job-cancel"),
     path("jobs/<int:pk>/retry/", jobs_api.JobRetry.as_view(), name="api-job-retry"),
     path("job-kinds/", jobs_api.JobKinds.as_view(), name="api-job-kinds"),
+    # clusters (Docker hosts and Swarms)
+    path("clusters/", cluster_api.ClusterListCreate.as_view(), name="api-clusters"),
+    path("clusters/<int:pk>/", cluster_api.ClusterDetail.as_view(), name="api-cluster"),
+    path("clusters/<int:pk>/nodes/<str:node>/availability/", cluster_api.NodeAvailability.as_view(), name="api-cluster-node-availability"),
+    path("clusters/<int:pk>/<slug:action>/", cluster_api.ClusterJob.as_view(), name="api-cluster-job"),
+    # services and releases
+    path("services/", deployments_api.ServiceListCreate.as_view(), name="api-services"),
+    path("services/<int:pk>/", deployments_api.ServiceDetail.as_view(), name="api-service"),
+    path("services/<int:pk>/releases/", deployments_api.ReleaseList.as_view(), name="api-service-releases"),
+    path("services/<int:pk>/deploy/", deployments_api.ServiceDeploy.as_view(), name="api-service-deploy"),
+    path("services/<int:pk>/scale/", deployments_api.ServiceScale.as_view(), name="api-service-scale"),
+    path("services/<int:pk>/rollback/", deployments_api.ServiceRollback.as_view(), name="api-service-rollback"),
+    path("services/<int:pk>/restart/", deployments_api.ServiceRestart.as_view(), name="api-service-restart"),
+    path("services/<int:pk>/stop/", deployments_api.ServiceStop.as_view(), name="api-service-stop"),
+    path("services/<int:pk>/remove/", deployments_api.ServiceRemove.as_view(), name="api-service-remove"),
 ]

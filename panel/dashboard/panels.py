@@ -27,7 +27,30 @@ def counts(request):
 
 def inventory_counts(user):
     """Servers, clusters and services, once those apps have models (filled in by their issues)."""
-    return []
+    items = []
+    items.extend(_cluster_and_service_counts(user))
+    return items
+
+
+def _cluster_and_service_counts(user):
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    from clusters.models import Cluster
+    from deployments.models import Service
+
+    clusters = Cluster.objects.visible_to(user)
+    if not getattr(user, "is_operator", False):
+        return []
+    services = Service.objects.visible_to(user).exclude(status="removed")
+    unreachable = clusters.filter(reachable=False).count()
+    failing = services.filter(status="failed").count()
+    return [
+        {"label": _("clusters"), "count": clusters.count(), "url": reverse("clusters:cluster_list"),
+         "detail": _("%(n)s unreachable") % {"n": unreachable} if unreachable else ""},
+        {"label": _("services"), "count": services.count(), "url": reverse("deployments:list"),
+         "detail": _("%(n)s failed") % {"n": failing} if failing else ""},
+    ]
 
 
 def running_jobs(request):

@@ -1,0 +1,72 @@
+"""manage.py import_compose PATH --cluster NAME [--project NAME] [--dry-run]"""
+
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+
+from clusters.models import Cluster
+from deployments.compose import ComposeError, apply_plan, parse_compose, read_env_file
+from panel.audit.context import acting_as
+from panel.audit.models import Action
+from panel.audit.recorder import record
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a compose file as the services of one project on a Docker or Swarm cluster, print the "
+        "preview, and deploy the project as a stack (unless --dry-run). Variables come from this "
+        "command's environment and the .env file beside the compose file."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="The compose file (compose.yaml, docker-compose.yml...)")
+        parser.add_argument("--cluster", required=True, help="Name of the Docker or Swarm cluster to deploy onto")
+        parser.add_argument("--project", help="Project name (default: the file's `name:` or its folder's name)")
+        parser.add_argument("--dry-run", action="store_true", help="Print the preview only; save and deploy nothing")
+        parser.add_argument("--no-deploy", action="store_true", help="Save the services but do not start the deploy job")
+
+    def handle(self, path, cluster, project, dry_run, no_deploy, **options):
+        try:
+            target = Cluster.objects.get(name=cluster)
+        except Cluster.DoesNotExist:
+            known = ", ".join(Cluster.objects.filter(kind__in=("docker", "swarm")).values_list("name", flat=True)) or "none"
+            raise CommandError(f"No cluster named {cluster!r}. Docker and Swarm clusters: {known}.") from None
+        if target.kind not in ("docker", "swarm"):
+            raise CommandError(f"Cluster {cluster} is a {target.get_kind_display()}; compose files deploy onto Docker or Swarm clusters.")
+        base_dir = os.path.dirname(os.path.abspath(path))
+        variables = {}
+        dotenv = os.path.join(base_dir, ".env")
+        try:
+            if os.path.exists(dotenv):
+                variables.update(read_env_file(dotenv))
+            variables.update(os.environ)  # the shell wins over .env, as with docker compose
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            plan = parse_compose(text, filename=path, project=project, variables=variables, base_dir=base_dir)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+        except ComposeError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(plan.preview())
+        if dry_run:
+            self.stdout.write("Dry run: nothing was saved or deployed.")
+            return
+        with acting_as(user=None, source="cli"):
+            services = apply_plan(plan, target)
+            record(Action.OTHER, target, message=f"Imported {path} as project {plan.project} ({len(services)} services)")
+            self.stdout.write(f"Saved {len(services)} service(s) in project {plan.project} on {target}.")
+            if no_deploy:
+                return
+            from panel.jobs.services import start_job
+            from panel.accounts.models import User
+
+            job = start_job("stack-deploy", {"project": plan.project}, _cli_user(User), target=target)
+        self.stdout.write(f"Deploy job #{job.pk} started (stack-deploy); follow it at /jobs/{job.pk}/.")
+
+
+def _cli_user(User):
+    """Jobs need a user with the operator role to be allowed; the command line acts as the first admin."""
+    user = User.objects.filter(role="admin", is_active=True).order_by("pk").first()
+    if user is None:
+        raise CommandError("No active admin user to start the deploy job as (manage.py ensure_admin creates one), or use --no-deploy.")
+    return user
