@@ -50,6 +50,10 @@ def host_variables(server, ancestry, groups):
                 chain.append(ancestor)
     ordered = chain + [gid for gid in sorted(direct, key=lambda gid: groups[gid].name) if gid not in chain]
     variables = {}
+    implicit_all = next((group for group in groups.values() if group.name == "all"), None)
+    if implicit_all is not None:  # Ansible's `all`: every host is in it, at the lowest precedence
+        variables.update(implicit_all.variables or {})
+        ordered = [gid for gid in ordered if gid != implicit_all.pk]
     for group_id in ordered:
         variables.update(groups[group_id].variables or {})
     variables.update(server.variables or {})

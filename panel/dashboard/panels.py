@@ -6,7 +6,7 @@ Apps add a panel by adding an entry here; panels read only the database.
 
 from datetime import timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from panel.jobs.models import Job, Status
@@ -27,7 +27,18 @@ def counts(request):
 
 def inventory_counts(user):
     """Servers, clusters and services, once those apps have models (filled in by their issues)."""
-    return []
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    from clusters.models import Server
+
+    items = []
+    servers = Server.objects.visible_to(user)
+    if getattr(user, "is_operator", False):
+        state = servers.aggregate(total=Count("id"), reachable=Count("id", filter=Q(reachable=True)), unreachable=Count("id", filter=Q(reachable=False)))
+        items.append({"count": state["total"], "label": _("servers"), "url": reverse("clusters:server_list"),
+                      "detail": _("%(reachable)d reachable, %(unreachable)d unreachable") % state})
+    return items
 
 
 def running_jobs(request):
