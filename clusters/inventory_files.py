@@ -36,7 +36,9 @@ PASSWORD_KEYS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD_KEYS = ("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass")
 BECOME_KEYS = ("ansible_become", "ansible_sudo")
 SECRET_KEYS = PASSWORD_KEYS + BECOME_PASSWORD_KEYS
-FIELD_KEYS = ADDRESS_KEYS + PORT_KEYS + USER_KEYS + BECOME_KEYS + SECRET_KEYS
+JUMP_KEY = "filrouge_jump_host"  # written by our export next to the ProxyJump it stands for
+FIELD_KEYS = ADDRESS_KEYS + PORT_KEYS + USER_KEYS + BECOME_KEYS + SECRET_KEYS + (JUMP_KEY,)
+ONLY_PROXY_JUMP = re.compile(r"\s*(?:-o\s*ProxyJump[= ]\S+|-J\s*\S+)\s*")
 
 
 class InventoryError(ValueError):
@@ -160,11 +162,7 @@ def parse_ini(text, source="inventory.ini"):
                 raise InventoryError(f"{where}: expected key=value in [{section}:vars], found {line!r}.")
             key, _, value = line.partition("=")
             key, value = key.strip(), value.strip()
-            try:
-                value = shlex.split(value, comments=True)
-                value = " ".join(value) if value else ""
-            except ValueError as exc:
-                raise InventoryError(f"{where}: {exc} (an unclosed quote?)") from None
+            # As Ansible: a vars line's value is read whole (quotes included) as a Python literal.
             inventory.group(section).vars[key] = parse_value(value)
         elif kind == "children":
             if len(words) != 1:
@@ -423,9 +421,13 @@ def plan_import(inventory, read_key_files=False, default_credential=None):
         current = existing_servers.get(name)
         item = {"name": name, "fields": fields, "variables": variables, "groups": sorted(membership.get(name, [])),
                 "credential": credential["name"] if credential else None}
-        jump = _proxy_jump(merged.get("ansible_ssh_common_args") or merged.get("ansible_ssh_extra_args"))
+        jump = merged.get(JUMP_KEY) or _proxy_jump(merged.get("ansible_ssh_common_args") or merged.get("ansible_ssh_extra_args"))
         if jump:
-            item["jump_host"] = jump
+            item["jump_host"] = str(jump)
+            if jump not in inventory.hosts and not Server.objects.filter(name=jump).exists():
+                plan.warnings.append(f"host {name}: its jump host {jump} is not in the inventory; it is left without one.")
+            if ONLY_PROXY_JUMP.fullmatch(str(variables.get("ansible_ssh_common_args", "x"))):
+                variables.pop("ansible_ssh_common_args")  # it is the jump host field now; export writes it back
         if current is None:
             item["action"] = "create"
         else:
@@ -512,7 +514,7 @@ def apply_import(plan):
             credential = credentials.get(item["credential"]) or Credential.objects.filter(name=item["credential"]).first()
         if server is None:
             server = Server(name=item["name"], **item["fields"], variables=item["variables"], credential=credential)
-            server.full_clean(exclude=["credential", "jump_host"])
+            server.full_clean(exclude=[f.name for f in Server._meta.fields if f.name not in ("name", "address", "port", "user")], validate_unique=False)
             server.save()
             servers[server.name] = server
         elif item["action"] == "update" or (credential and server.credential_id != credential.pk):
@@ -558,7 +560,7 @@ def _host_vars(server):
     if server.jump_host_id:
         jump = server.jump_host
         variables["ansible_ssh_common_args"] = f"-o ProxyJump={jump.user}@{jump.address}:{jump.port}"
-        variables["filrouge_jump_host"] = jump.name
+        variables[JUMP_KEY] = jump.name
     variables.update(server.variables or {})
     return variables
 
@@ -606,6 +608,13 @@ def _ini_value(value):
     return shlex.quote(repr(value))
 
 
+def _ini_vars_value(value):
+    """A [group:vars] value (read whole, without shell-like splitting) that reads back the same."""
+    if isinstance(value, str) and value == value.strip() and value and parse_value(value) == value:
+        return value
+    return repr(json.loads(json.dumps(value)) if isinstance(value, (dict, list, tuple)) else value)
+
+
 def export_ini(servers=None):
     servers, groups = _inventory_rows(servers)
     lines = ["# Exported by Filrouge"]
@@ -634,10 +643,10 @@ def export_ini(servers=None):
         if children:
             lines += ["", f"[{group.name}:children]"] + children
         if group.variables:
-            lines += ["", f"[{group.name}:vars]"] + [f"{key}={_ini_value(value)}" for key, value in group.variables.items()]
+            lines += ["", f"[{group.name}:vars]"] + [f"{key}={_ini_vars_value(value)}" for key, value in group.variables.items()]
     all_group = next((group for group in groups if group.name == "all"), None)
     if all_group is not None and all_group.variables:
-        lines += ["", "[all:vars]"] + [f"{key}={_ini_value(value)}" for key, value in all_group.variables.items()]
+        lines += ["", "[all:vars]"] + [f"{key}={_ini_vars_value(value)}" for key, value in all_group.variables.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -35,9 +35,9 @@ def inventory_counts(user):
     items = []
     servers = Server.objects.visible_to(user)
     if getattr(user, "is_operator", False):
-        state = servers.aggregate(total=Count("id"), reachable=Count("id", filter=Q(reachable=True)), unreachable=Count("id", filter=Q(reachable=False)))
+        state = servers.aggregate(total=Count("id"), up=Count("id", filter=Q(reachable=True)), down=Count("id", filter=Q(reachable=False)))
         items.append({"count": state["total"], "label": _("servers"), "url": reverse("clusters:server_list"),
-                      "detail": _("%(reachable)d reachable, %(unreachable)d unreachable") % state})
+                      "detail": _("%(reachable)d reachable, %(unreachable)d unreachable") % {"reachable": state["up"], "unreachable": state["down"]}})
     return items
 
 
