@@ -11,7 +11,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from panel.accounts.access import HasRole, get_visible_or_404
@@ -26,7 +28,9 @@ from .recipes import builtin_names, load_builtin
 from .serializers import CredentialSerializer, GroupSerializer, ImportSerializer, RecipeInfoSerializer, ServerListSerializer, ServerSerializer
 from .views import accept_offered_key
 
+# The global checks (signed in, token scope) and the inventory's role.
 Operators = HasRole.for_("is_operator")
+OPERATORS = [*api_settings.DEFAULT_PERMISSION_CLASSES, Operators]
 
 
 class _ProtectedDelete:
@@ -46,7 +50,7 @@ class CredentialList(generics.ListCreateAPIView):
     """Credentials. The secret is write-only: responses carry only the public part (key type, fingerprint)."""
 
     serializer_class = CredentialSerializer
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     def get_queryset(self):
         return Credential.objects.visible_to(self.request.user).annotate(server_count=Count("servers")).order_by("name")
@@ -57,7 +61,7 @@ class CredentialList(generics.ListCreateAPIView):
 
 class CredentialDetail(_ProtectedDelete, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = CredentialSerializer
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     def get_object(self):
         return get_visible_or_404(Credential, self.request.user, pk=self.kwargs["pk"])
@@ -66,7 +70,7 @@ class CredentialDetail(_ProtectedDelete, generics.RetrieveUpdateDestroyAPIView):
 class ServerList(generics.ListCreateAPIView):
     """Servers; filter with q (name or address), group (includes child groups), label (key=value) and state."""
 
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
     filterset_class = ServerFilter
 
     def get_serializer_class(self):
@@ -79,7 +83,7 @@ class ServerList(generics.ListCreateAPIView):
 
 class ServerDetail(_ProtectedDelete, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = ServerSerializer
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     def get_object(self):
         return get_visible_or_404(Server.objects.select_related("credential", "jump_host"), self.request.user, pk=self.kwargs["pk"])
@@ -88,7 +92,7 @@ class ServerDetail(_ProtectedDelete, generics.RetrieveUpdateDestroyAPIView):
 class ServerAcceptHostKey(APIView):
     """Pin the host key the server presented and that was refused (after a re-install). Audited."""
 
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     @extend_schema(request=None, responses={200: ServerSerializer})
     def post(self, request, pk):
@@ -102,7 +106,7 @@ class ServerAcceptHostKey(APIView):
 
 class GroupList(generics.ListCreateAPIView):
     serializer_class = GroupSerializer
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     def get_queryset(self):
         return Group.objects.visible_to(self.request.user).annotate(server_count=Count("servers")).prefetch_related("children").order_by("name")
@@ -110,7 +114,7 @@ class GroupList(generics.ListCreateAPIView):
 
 class GroupDetail(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = GroupSerializer
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     def get_object(self):
         return get_visible_or_404(Group.objects.annotate(server_count=Count("servers")), self.request.user, pk=self.kwargs["pk"])
@@ -119,7 +123,7 @@ class GroupDetail(generics.RetrieveUpdateDestroyAPIView):
 class InventoryImport(APIView):
     """Import an Ansible inventory (INI or YAML). With dry_run, only the preview is returned."""
 
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     @extend_schema(request=ImportSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -137,10 +141,18 @@ class InventoryImport(APIView):
         return Response({"applied": True, **plan.as_dict()}, status=status.HTTP_201_CREATED)
 
 
+class _FormatIsOurs(DefaultContentNegotiation):
+    """`?format=ini|yaml` names the file format here, not a DRF renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class InventoryExport(APIView):
     """The inventory as an Ansible INI or YAML file."""
 
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
+    content_negotiation_class = _FormatIsOurs
 
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])], responses={200: OpenApiTypes.STR})
     def get(self, request):
@@ -154,7 +166,7 @@ class InventoryExport(APIView):
 class AnsibleDynamicInventory(APIView):
     """What an Ansible dynamic inventory script prints for --list (groups, children, vars, _meta.hostvars)."""
 
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
@@ -162,7 +174,7 @@ class AnsibleDynamicInventory(APIView):
 
 
 class RecipeList(APIView):
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     @extend_schema(responses=RecipeInfoSerializer(many=True))
     def get(self, request):
@@ -177,7 +189,7 @@ class RecipeList(APIView):
 class RecipeRunStart(APIView):
     """Start a recipe run: a built-in recipe or a playbook (YAML text), on servers (ids) and/or a limit pattern."""
 
-    permission_classes = [Operators]
+    permission_classes = OPERATORS
 
     @extend_schema(request=RecipeRunParams, responses={201: JobSerializer})
     def post(self, request):

@@ -91,6 +91,7 @@ class Task:
     no_log: bool = False
     timeout: float | None = None
     listen: list = field(default_factory=list)
+    notify_line: int = 0
 
     @property
     def label(self):
@@ -273,6 +274,7 @@ def _parse_task(data, source):
         no_log=_bool(data.get("no_log", False), source, data.mark_of("no_log"), "no_log"),
         timeout=float(data["timeout"]) if data.get("timeout") else None,
         listen=[listen] if isinstance(listen, str) else list(listen),
+        notify_line=data.mark_of("notify")[0] if "notify" in data else line,
     )
 
 
@@ -304,4 +306,4 @@ def _check_handlers(recipe):
         for task in play.tasks:
             for name in task.notify:
                 if name not in known:
-                    raise RecipeError(f"{_where(recipe.source, task.line)}: task {task.label!r} notifies {name!r}, which is not a handler of this play.")
+                    raise RecipeError(f"{_where(recipe.source, task.notify_line)}: task {task.label!r} notifies {name!r}, which is not a handler of this play.")
