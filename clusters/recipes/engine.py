@@ -93,11 +93,17 @@ VALUE_ENV = _setup(NativeSandbox(undefined=StrictUndefined, keep_trailing_newlin
 TEXT_ENV = _setup(ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True))
 
 
+SINGLE_EXPRESSION = re.compile(r"\{\{((?!\}\}).)*\}\}", re.S)
+STRING_ENV = _setup(ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True))
+
+
 def render_value(value, variables):
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value
-        return VALUE_ENV.from_string(value).render(**variables)
+        if SINGLE_EXPRESSION.fullmatch(value):  # "{{ packages }}" keeps its type (a list stays a list)
+            return VALUE_ENV.from_string(value).render(**variables)
+        return STRING_ENV.from_string(value).render(**variables)
     if isinstance(value, list):
         return [render_value(item, variables) for item in value]
     if isinstance(value, dict):

@@ -32,3 +32,16 @@ def keypair():
 @pytest.fixture
 def web_group(db):
     return Group.objects.create(name="web", variables={"app_port": 8080})
+
+
+@pytest.fixture
+def shared_dir():
+    """A scratch folder the fleet's test user can write to (pytest's own tmp_path is root-only)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="filrouge-inv-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
