@@ -156,7 +156,7 @@ def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables
     if failed:
         shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
         first = summary.hosts[failed[0]].error
-        ctx.fail(f"{len(failed)} of {len(summary.hosts)} host(s) failed or were unreachable: {shown}. First: {failed[0]}: {first}")
+        ctx.fail(f"{len(failed)} of {len(summary.hosts)} host(s) failed or were unreachable: {shown}. First: {first}")
     return result
 
 

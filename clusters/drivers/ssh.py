@@ -192,6 +192,10 @@ class SshConnection:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             client.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            if "banner" in reason or "No existing session" in reason:
+                # The port took the connection but no SSH server spoke: a hung sshd, or something else on that port.
+                raise HostUnreachable(f"{target.where}: no answer within {target.connect_timeout:g} s (the port accepts connections "
+                                      "but sends no SSH banner). Is it an SSH port, and is sshd healthy?") from None
             raise HostUnreachable(f"{target.where}: cannot connect ({reason}). Is sshd running and the address right?") from None
         transport = client.get_transport()
         transport.set_keepalive(30)

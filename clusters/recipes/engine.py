@@ -484,7 +484,7 @@ class RecipeRun:
             return status
         setattr(outcome, status, getattr(outcome, status) + 1)
         if status == "failed":
-            outcome.error = f"{task.label}: {result.message}"
+            outcome.error = f"{session.name}: {task.label}: {result.message}"
         message = "(output hidden: no_log)" if task.no_log else result.message
         if result.diff and not task.no_log and status == "changed":
             message = f"{message}\n{result.diff}"
