@@ -45,3 +45,29 @@ def shared_dir():
     path.chmod(0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def run_now(user, kind_name="recipe-run", **params):
+    """Run a job kind in this process (as `manage.py run_recipe` does) and return the finished Job."""
+    from panel.jobs.kinds import get_kind
+    from panel.jobs.models import Job
+    from panel.jobs.runner import execute
+
+    kind = get_kind(kind_name)
+    cleaned = kind.validate(params, context={"user": user})
+    job = Job.objects.create(kind=kind.name, queue=kind.queue, params=cleaned, timeout=kind.timeout, user=user)
+    execute(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def job_text(job):
+    from panel.jobs.models import JobEvent
+
+    return "\n".join(f"[{e.host}] {e.task}: {e.outcome} {e.text}" for e in JobEvent.objects.filter(job=job).order_by("seq"))
+
+
+def debian_server(host, name="debian01", user="root", **fields):
+    """A Server for a Debian test container, with the container's key pair as its credential."""
+    credential = key_credential(host.client_private_key, name=f"{name}-key")
+    return Server.objects.create(name=name, address=host.host, port=host.port, user=user, credential=credential, **fields)
