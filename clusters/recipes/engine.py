@@ -488,7 +488,11 @@ class RecipeRun:
         message = "(output hidden: no_log)" if task.no_log else result.message
         if result.diff and not task.no_log and status == "changed":
             message = f"{message}\n{result.diff}"
-        self._say(message, session.name, task.label, status)
+        # One line carries the outcome (so outcomes can be counted per host); details follow as plain lines.
+        first, _, details = message.partition("\n")
+        self._say(first, session.name, task.label, status)
+        if details:
+            self._say(details, session.name, task.label)
         if status == "changed":
             notified.extend(name for name in task.notify if name not in notified)
         return status
