@@ -8,23 +8,19 @@ they work on minimal images too.
 
 import shlex
 
-SECTION = "@@filrouge:"
 
+# Three processes at most (head, df, ip; docker only where it is installed): each one costs a
+# fork and exec on the host, and this runs on every host of a fan-out.
+FACTS_FILES = "/etc/os-release /proc/sys/kernel/ostype /proc/sys/kernel/osrelease /proc/sys/kernel/hostname /proc/meminfo " \
+    "/proc/uptime /proc/loadavg /proc/1/comm /sys/devices/system/cpu/online"
 FACTS_COMMAND = "; ".join(
     [
-        f"echo '{SECTION}os'; cat /etc/os-release 2>/dev/null",
-        f"echo '{SECTION}kernel'; uname -srm",
-        f"echo '{SECTION}hostname'; hostname 2>/dev/null || cat /etc/hostname",
-        f"echo '{SECTION}cpus'; getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c ^processor /proc/cpuinfo",
-        f"echo '{SECTION}meminfo'; grep -E '^(MemTotal|MemAvailable|SwapTotal):' /proc/meminfo",
-        f"echo '{SECTION}disks'; df -P -k -x tmpfs -x devtmpfs -x overlay -x squashfs 2>/dev/null || df -P -k",
-        f"echo '{SECTION}rootdisk'; df -P -k / | tail -n 1",
-        f"echo '{SECTION}addresses'; (ip -o addr show 2>/dev/null || hostname -I 2>/dev/null)",
-        f"echo '{SECTION}uptime'; cat /proc/uptime",
-        f"echo '{SECTION}loadavg'; cat /proc/loadavg",
-        f"echo '{SECTION}docker'; (command -v docker >/dev/null 2>&1 && docker --version 2>/dev/null) || (command -v dockerd >/dev/null 2>&1 && dockerd --version 2>/dev/null) || echo none",
-        f"echo '{SECTION}init'; if [ -d /run/systemd/system ]; then echo systemd; else cat /proc/1/comm 2>/dev/null; fi",
-        f"echo '{SECTION}python'; command -v python3 || echo none",
+        f"head -v -n 100 {FACTS_FILES} 2>/dev/null",
+        "echo '==> df <=='; df -P -k -T 2>/dev/null",
+        "echo '==> addresses <=='; ip -o addr show 2>/dev/null || hostname -I 2>/dev/null",
+        "echo '==> docker <=='; if command -v docker >/dev/null 2>&1; then docker --version 2>/dev/null || echo installed; else echo none; fi",
+        "echo '==> init <=='; if [ -d /run/systemd/system ]; then echo systemd; fi",
+        "echo '==> python <=='; command -v python3 || echo none",
     ]
 )
 
@@ -32,10 +28,11 @@ PROBE_COMMAND = "cat /proc/loadavg; grep -E '^MemAvailable:' /proc/meminfo; df -
 
 
 def _sections(output):
+    """Sections as `head -v` writes them: "==> /proc/uptime <==" then the file's lines."""
     sections, current = {}, None
     for line in output.splitlines():
-        if line.startswith(SECTION):
-            current = line[len(SECTION):].strip()
+        if line.startswith("==> ") and line.endswith(" <=="):
+            current = line[4:-4].strip()
             sections[current] = []
         elif current is not None:
             sections[current].append(line)
@@ -64,12 +61,32 @@ def _meminfo(lines):
     return values
 
 
-def _df_row(line):
+def _df_row(line, typed=False):
     parts = line.split()
-    if len(parts) < 6 or not parts[1].isdigit():
+    offset = 1 if typed else 0
+    if len(parts) < 6 + offset or not parts[1 + offset].isdigit():
         return None
-    return {"device": parts[0], "size_bytes": int(parts[1]) * 1024, "used_bytes": int(parts[2]) * 1024,
-            "free_bytes": int(parts[3]) * 1024, "mount": " ".join(parts[5:])}
+    row = {"device": parts[0], "size_bytes": int(parts[1 + offset]) * 1024, "used_bytes": int(parts[2 + offset]) * 1024,
+           "free_bytes": int(parts[3 + offset]) * 1024, "mount": " ".join(parts[5 + offset:])}
+    if typed:
+        row["type"] = parts[1]
+    return row
+
+
+VIRTUAL_FILESYSTEMS = {"tmpfs", "devtmpfs", "overlay", "squashfs", "proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "shm"}
+
+
+def _cpu_count(online):
+    """"0-3,6" (/sys/devices/system/cpu/online) → 5."""
+    count = 0
+    for part in online.strip().split(","):
+        if "-" in part:
+            low, _, high = part.partition("-")
+            if low.isdigit() and high.isdigit():
+                count += int(high) - int(low) + 1
+        elif part.isdigit():
+            count += 1
+    return count or None
 
 
 def _addresses(lines):
@@ -95,31 +112,34 @@ def _first_float(lines, default=None):
 def parse_facts(output):
     """The facts command's output as the dict stored in Server.facts."""
     sections = _sections(output)
-    os_release = _os_release(sections.get("os", []))
-    memory = _meminfo(sections.get("meminfo", []))
-    disks = [row for row in map(_df_row, sections.get("disks", [])[1:]) if row]
-    root = _df_row((sections.get("rootdisk") or [""])[0])
+
+    def first(name, default=""):
+        lines = sections.get(name) or [default]
+        return lines[0].strip() if lines else default
+
+    os_release = _os_release(sections.get("/etc/os-release", []))
+    memory = _meminfo(sections.get("/proc/meminfo", []))
+    rows = [row for row in (_df_row(line, typed=True) for line in sections.get("df", [])[1:]) if row]
+    root = next((row for row in rows if row["mount"] == "/"), None)
+    disks = [row for row in rows if row["type"] not in VIRTUAL_FILESYSTEMS or row["mount"] == "/"]
     docker_line = " ".join(sections.get("docker", ["none"])).strip()
-    try:
-        cpus = int((sections.get("cpus") or ["0"])[0].strip())
-    except ValueError:
-        cpus = None
-    loadavg = (sections.get("loadavg") or [""])[0].split()
+    loadavg = first("/proc/loadavg").split()
+    init = "systemd" if first("init") == "systemd" else first("/proc/1/comm")
     return {
         "os": {"id": os_release.get("ID", ""), "name": os_release.get("NAME", ""), "version": os_release.get("VERSION_ID", ""),
                "pretty_name": os_release.get("PRETTY_NAME", ""), "codename": os_release.get("VERSION_CODENAME", "")},
-        "kernel": " ".join(sections.get("kernel", [])).strip(),
-        "hostname": " ".join(sections.get("hostname", [])).strip(),
-        "cpus": cpus,
+        "kernel": f"{first('/proc/sys/kernel/ostype')} {first('/proc/sys/kernel/osrelease')}".strip(),
+        "hostname": first("/proc/sys/kernel/hostname"),
+        "cpus": _cpu_count(first("/sys/devices/system/cpu/online")),
         "memory": {"total_bytes": memory.get("MemTotal"), "available_bytes": memory.get("MemAvailable"), "swap_total_bytes": memory.get("SwapTotal")},
         "disks": disks,
         "root_disk": root,
         "addresses": _addresses(sections.get("addresses", [])),
-        "uptime_seconds": _first_float(sections.get("uptime", [])),
+        "uptime_seconds": _first_float(sections.get("/proc/uptime", [])),
         "load": [float(value) for value in loadavg[:3]] if len(loadavg) >= 3 else [],
-        "docker": {"installed": docker_line != "none" and bool(docker_line), "version": "" if docker_line == "none" else docker_line},
-        "init": " ".join(sections.get("init", [])).strip(),
-        "python": " ".join(sections.get("python", [])).strip().replace("none", ""),
+        "docker": {"installed": docker_line != "none" and bool(docker_line), "version": "" if docker_line in ("none", "installed") else docker_line},
+        "init": init,
+        "python": first("python").replace("none", ""),
     }
 
 

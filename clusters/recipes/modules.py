@@ -170,14 +170,14 @@ class Module(ABC):
 # ---- shared building blocks ----------------------------------------------------------
 
 
+# One `stat` (and `base64` for a small file): the state and content of a path in one round trip.
 STAT_SCRIPT = (
-    "p={path}; if [ -L \"$p\" ]; then t=link; elif [ -d \"$p\" ]; then t=directory; elif [ -f \"$p\" ]; then t=file; "
-    "elif [ -e \"$p\" ]; then t=other; else echo absent; exit 0; fi; "
-    "echo \"$t $(stat -c '%a %U %G %s' \"$p\")\"; "
-    "if [ \"$t\" = link ]; then readlink \"$p\"; fi; "
-    "if [ \"$t\" = file ] && [ \"$(stat -c %s \"$p\")\" -le {limit} ]; then base64 -w0 \"$p\"; echo; "
-    "elif [ \"$t\" = file ]; then echo \"sha256:$(sha256sum \"$p\" | cut -d' ' -f1)\"; fi"
+    "p={path}; s=$(stat -c '%F|%a|%U|%G|%s' -- \"$p\" 2>/dev/null) || {{ echo absent; exit 0; }}; echo \"$s\"; "
+    "case \"$s\" in 'symbolic link|'*) readlink -- \"$p\";; 'regular file|'*|'regular empty file|'*) "
+    "if [ \"${{s##*|}}\" -le {limit} ]; then base64 -w0 -- \"$p\"; echo; else echo \"sha256:$(sha256sum -- \"$p\" | cut -d' ' -f1)\"; fi;; esac"
 )
+
+KINDS = {"regular file": "file", "regular empty file": "file", "directory": "directory", "symbolic link": "link"}
 
 
 @dataclass
@@ -204,7 +204,8 @@ def parse_state(output):
     lines = output.split("\n")
     if not lines or lines[0].strip() == "absent":
         return FileState(exists=False)
-    kind, mode, owner, group, size = lines[0].split()[:5]
+    kind, mode, owner, group, size = lines[0].rsplit("|", 4)
+    kind = KINDS.get(kind, "other")
     state = FileState(exists=True, type=kind, mode=int(mode, 8), owner=owner, group=group, size=int(size))
     if kind == "link":
         state.link_target = lines[1] if len(lines) > 1 else ""
@@ -524,7 +525,7 @@ class AptModule(Module):
         check = (
             "command -v apt-get >/dev/null || { echo NO-APT; exit 0; }; "
             + (f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {' '.join(q(n.split('=')[0]) for n in names)} 2>/dev/null; " if names else "")
-            + f"echo @@; stat -c %Y {self.STAMP} 2>/dev/null || echo 0; date +%s"
+            + (f"echo @@; stat -c %Y {self.STAMP} 2>/dev/null || echo 0; date +%s" if args["update_cache"] else "echo @@")
         )
         if wanted == "latest" and names:
             check += f"; echo @@; apt-get -s -q install --only-upgrade {' '.join(q(n) for n in names)} 2>/dev/null | grep '^Inst ' || true"
@@ -537,7 +538,7 @@ class AptModule(Module):
             fields = row.split()
             if len(fields) >= 2 and fields[1].startswith("ii"):
                 installed.add(fields[0])
-        stamp_lines = parts[1].split() if len(parts) > 1 else ["0", "0"]
+        stamp_lines = parts[1].split() if len(parts) > 1 and parts[1].split() else ["0", "0"]
         cache_age = int(stamp_lines[1]) - int(stamp_lines[0]) if len(stamp_lines) >= 2 else 10**9
         upgradable = [line.split()[1] for line in parts[2].splitlines() if line.startswith("Inst ")] if len(parts) > 2 else []
         bare = [name.split("=")[0] for name in names]
