@@ -22,7 +22,7 @@ from panel.jobs.services import start_job
 
 from .credentials import SECRET_FIELDS
 from .drivers.ssh import fingerprint
-from .filters import ServerFilter
+from .filters import STATE_CHOICES, ServerFilter
 from .forms import CredentialForm, GroupForm, ImportForm, RecipeRunForm, ServerForm
 from .inventory_files import InventoryError, apply_import, export_ini, export_yaml, parse_inventory, plan_import
 from .models import Credential, CredentialKind, Group, Server, ServerJob
@@ -51,6 +51,9 @@ def server_list(request):
     context = {"filter": server_filter, "page": page, "now": timezone.now()}
     if request.htmx and request.htmx.target == "server-table":
         return render(request, "clusters/partials/server_table.html", context)
+    # The filter form is written out in the template: 200 groups through Django's widget
+    # templates cost more than the whole table.
+    context.update(group_names=list(Group.objects.order_by("name").values_list("name", flat=True)), states=STATE_CHOICES)
     return render(request, "clusters/server_list.html", context)
 
 
