@@ -1,5 +1,7 @@
 """Inventory pages: lists with filters, detail, forms with field errors, access, host-key acceptance."""
 
+import html
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -258,3 +260,63 @@ def test_the_dashboard_counts_servers_and_reachable_ones(bob, inventory):
 
     assert "servers" in body and "2 reachable, 1 unreachable" in body
     assert 'href="/inventory/"' in body
+
+
+def test_importing_shows_a_preview_then_imports_on_confirmation(bob, db):
+    client = logged_in(bob)
+    text = "[web]\nweb[01:02] ansible_user=deploy ansible_port=2222\n[lab:children]\nweb\n[lab:vars]\nregion=eu\n"
+
+    preview = client.post("/inventory/import/", {"text": text})
+    assert preview.status_code == 200 and Server.objects.count() == 0
+    body = preview.content.decode()
+    assert "2 server(s) to create" in body and "deploy@web01:2222" in body and 'id="confirm-import"' in body
+
+    done = client.post("/inventory/import/", {"text": text, "confirm": "1"}, follow=True)
+    assert sorted(Server.objects.values_list("name", flat=True)) == ["web01", "web02"]
+    assert Group.objects.get(name="lab").variables == {"region": "eu"}
+    assert "Imported: 2 server(s) created" in done.content.decode()
+    assert AuditEvent.objects.filter(action="create", object_repr="web01", username="bob").exists()
+
+
+def test_a_broken_inventory_is_shown_with_its_line_and_nothing_is_imported(bob, db):
+    response = logged_in(bob).post("/inventory/import/", {"text": "[web]\nweb01 port\n", "confirm": "1"})
+
+    assert response.status_code == 400
+    assert "inventory, line 2: expected key=value" in response.content.decode()
+    assert Server.objects.count() == 0
+
+
+def test_the_inventory_downloads_as_ini_and_yaml(bob, inventory):
+    client = logged_in(bob)
+
+    ini = client.get("/inventory/export/?format=ini")
+    yaml_file = client.get("/inventory/export/?format=yaml")
+
+    assert ini["Content-Disposition"] == 'attachment; filename="inventory.ini"'
+    assert "[lab:children]\ndb\nweb" in ini.content.decode()
+    assert "web01:" in yaml_file.content.decode()
+
+
+def test_a_recipe_that_cannot_run_is_a_field_error_on_the_run_form(bob, inventory):
+    server = inventory["servers"][0]
+    response = logged_in(bob).post("/inventory/run/", {"servers": [server.pk], "playbook": "- name: x\n  nosuchmodule: {}\n", "forks": 20})
+
+    assert response.status_code == 400
+    assert "playbook, line 2, column 3: unsupported module 'nosuchmodule'" in html.unescape(response.content.decode())
+    assert Job.objects.count() == 0
+
+
+def test_the_run_form_starts_a_job_and_shows_its_hosts(bob, inventory):
+    servers = inventory["servers"][:2]
+    client = logged_in(bob)
+
+    selected = client.post("/inventory/run/", {"select": "1", "servers": [s.pk for s in servers]})
+    assert selected.status_code == 200 and "web01" in selected.content.decode() and "errorlist" not in selected.content.decode()
+    response = client.post("/inventory/run/", {"servers": [s.pk for s in servers], "recipe": "base-packages", "check": "on", "forks": 5})
+
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/inventory/runs/{job.pk}/"
+    assert job.params["check"] is True and job.params["forks"] == 5 and sorted(job.params["servers"]) == sorted(s.pk for s in servers)
+    page = client.get(f"/inventory/runs/{job.pk}/")
+    assert page.status_code == 200 and "Waiting for the first host" in page.content.decode()
+    assert logged_in(bob).get(f"/inventory/runs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode().startswith("\n<section")
