@@ -16,7 +16,7 @@ from . import conf
 from .drivers.base import DriverError
 from .drivers.ssh import SshConnection
 from .facts import PROBE_COMMAND, parse_probe
-from .models import Group, Server, ServerJob
+from .models import Server, ServerJob
 from .recipes import RecipeError, builtin_names, load_builtin, load_file, load_text
 from .recipes.engine import DEFAULT_FORKS, RecipeRun, Reporter, host_matches
 from .recipes.loader import parse_recipe

@@ -10,6 +10,7 @@ from django.utils import timezone
 from panel.audit.models import Action
 from panel.audit.recorder import record
 
+from . import conf
 from .drivers.base import AuthFailed
 from .drivers.ssh import SshTarget, fingerprint
 from .models import Group, Server
@@ -86,6 +87,7 @@ def build_target(server, add_secret=lambda value: None, user=None, depth=0):
         password=secret.get("password") if credential and credential.kind == "password" else None,
         become_password=secret.get("become_password") or (secret.get("password") if credential and credential.kind == "password" else None),
         pinned_host_key=server.pinned_host_key,
+        connect_timeout=conf.SSH_CONNECT_TIMEOUT,
         on_first_contact=_pin(server, user),
         on_key_refused=_offer(server),
     )

@@ -24,6 +24,7 @@ from jinja2 import StrictUndefined, TemplateError, UndefinedError
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from clusters import conf
 from clusters.drivers.base import DriverError, HostKeyMismatch, HostUnreachable
 from clusters.drivers.ssh import ConnectionPool, SshTarget
 
@@ -31,7 +32,7 @@ from .modules import MODULES, TaskFailed, TaskResult, to_bool
 
 logger = logging.getLogger("filrouge.recipes")
 
-DEFAULT_FORKS = int(os.environ.get("FILROUGE_SSH_FORKS", 20))
+DEFAULT_FORKS = conf.SSH_FORKS
 
 
 # ---- templating: Jinja2 in a sandbox (recipes come from users; the panel's process is not theirs) ----

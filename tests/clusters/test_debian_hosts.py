@@ -4,7 +4,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from clusters.drivers.base import AuthFailed

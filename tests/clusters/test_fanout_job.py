@@ -13,7 +13,6 @@ from clusters.models import Group, Server, ServerJob
 from panel.audit.models import AuditEvent
 from panel.jobs.models import JobEvent, Status
 from panel.jobs.services import cancel_job, start_job
-from tests.support.keys import generate_keypair
 from tests.support.ports import wait_until
 
 from .conftest import fleet_servers, key_credential

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from clusters.inventory_files import (InventoryError, apply_import, export_dynamic, export_ini, export_yaml, parse_inventory,
                                       plan_import)
-from clusters.models import Credential, Group, Server
+from clusters.models import Group, Server
 from panel.audit.models import AuditEvent
 from tests.support.keys import generate_keypair
 from tests.support.services import require

@@ -4,6 +4,7 @@ Rotation: put a new key first in FILROUGE_CREDENTIAL_KEYS (keep the old one afte
 restart, run this command, then remove the old key.
 """
 
+from cryptography.fernet import InvalidToken
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -22,11 +23,9 @@ class Command(BaseCommand):
                     continue
                 try:
                     token = crypto.rotate(credential.secret_encrypted)
-                except crypto.SecretUnreadable as exc:
-                    raise CommandError(f"Credential {credential.name}: {exc}") from None
-                except Exception as exc:  # InvalidToken from cryptography
-                    raise CommandError(f"Credential {credential.name} cannot be decrypted with any configured key ({type(exc).__name__}); "
-                                       "was a key removed before rotation finished?") from None
+                except (InvalidToken, crypto.SecretUnreadable):
+                    raise CommandError(f"Credential {credential.name} cannot be decrypted with any configured key; "
+                                       "was a key removed from FILROUGE_CREDENTIAL_KEYS before rotation finished?") from None
                 Credential.objects.filter(pk=credential.pk).update(secret_encrypted=token)
                 rotated += 1
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {rotated} credential(s) with the current key."))
