@@ -1,6 +1,8 @@
 """Inventory jobs: run a recipe or playbook on servers, gather facts, and the periodic probe."""
 
 import logging
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -112,16 +114,36 @@ def _record_servers(job, ids):
     ServerJob.objects.bulk_create([ServerJob(server_id=pk, job_id=job.pk) for pk in ids], ignore_conflicts=True)
 
 
-def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables=None):
-    """Fan a recipe out over servers; write per-host lines and a recap; fail if any host failed."""
-    _record_servers(ctx.job, ids)
-    servers = list(servers_for_run(ids))
-    specs = host_specs(servers, add_secret=ctx.add_secret, user=ctx.user)
-    ctx.line(f"{recipe.name or recipe.source}: {len(specs)} host(s), {recipe.task_count} task(s), {min(forks, len(specs))} at a time"
-             + (", check mode (nothing is changed)" if check else ""))
-    by_id = {server.pk: server for server in servers}
+class HostResultWriter(threading.Thread):
+    """Writes each host's outcome (server state, its recap) as soon as the host is done.
 
-    def on_host_done(spec, outcome):
+    One thread with one database connection, fed by the host threads: thirty hosts
+    would otherwise open thirty connections at the same moment."""
+
+    def __init__(self, job_id):
+        super().__init__(name=f"job-{job_id}-results", daemon=True)
+        self.job_id = job_id
+        self.queue = queue.Queue()
+        self.start()
+
+    def put(self, server_id, outcome):
+        self.queue.put((server_id, outcome))
+
+    def close(self):
+        self.queue.put(None)
+        self.join(timeout=30)
+
+    def run(self):
+        try:
+            while (item := self.queue.get()) is not None:
+                try:
+                    self.write(*item)
+                except Exception:  # one row that cannot be written must not lose the others
+                    logger.exception("Could not record the outcome of server %s in job %s", item[0], self.job_id)
+        finally:
+            connections.close_all()
+
+    def write(self, server_id, outcome):
         now = timezone.now()
         fields = {}
         if outcome.unreachable:
@@ -138,13 +160,31 @@ def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables
                 fields["load_1m"] = facts["load"][0]
             if (facts.get("root_disk") or {}).get("free_bytes") is not None:
                 fields["disk_free_bytes"] = facts["root_disk"]["free_bytes"]
-        Server.objects.filter(pk=spec.server_id).update(**fields)
+        Server.objects.filter(pk=server_id).update(**fields)
         recap = {**outcome.as_dict(), "error": outcome.error[:2000], "duration": round(outcome.duration, 3)}
-        ServerJob.objects.filter(server_id=spec.server_id, job_id=ctx.job.pk).update(recap=recap)
+        ServerJob.objects.filter(server_id=server_id, job_id=self.job_id).update(recap=recap)
+
+
+def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables=None):
+    """Fan a recipe out over servers; write per-host lines and a recap; fail if any host failed."""
+    _record_servers(ctx.job, ids)
+    servers = list(servers_for_run(ids))
+    specs = host_specs(servers, add_secret=ctx.add_secret, user=ctx.user)
+    ctx.line(f"{recipe.name or recipe.source}: {len(specs)} host(s), {recipe.task_count} task(s), {min(forks, len(specs))} at a time"
+             + (", check mode (nothing is changed)" if check else ""))
+    by_id = {server.pk: server for server in servers}
+
+    writer = HostResultWriter(ctx.job.pk)
+
+    def on_host_done(spec, outcome):
+        writer.put(spec.server_id, outcome)
 
     run = RecipeRun(recipe, specs, Reporter(ctx), check=check, forks=forks, extra_vars=variables or {},
                     command_timeout=conf.SSH_COMMAND_TIMEOUT, on_host_done=on_host_done)
-    summary = run.run()
+    try:
+        summary = run.run()
+    finally:
+        writer.close()
     width = max((len(name) for name in summary.hosts), default=10)
     ctx.line("Recap:" + (" (check mode)" if check else ""))
     for name, counts in summary.recap().items():

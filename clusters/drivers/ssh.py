@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import secrets
 import select
 import shlex
 import socket
@@ -138,7 +139,8 @@ class SshConnection:
         self.stop = stop or threading.Event()
         self.client: paramiko.SSHClient | None = None
         self._jump: SshConnection | None = None
-        self._sudo_mode: str | None = None  # "root", "nopasswd" or "password", found on first become
+        self._sudo_mode: str | None = None  # "nopasswd" or "password", found on first become
+        self._shells = {}  # "user" / "root" → a channel running /bin/sh that reads our commands
         self.round_trips = 0
 
     # ---- connecting -------------------------------------------------------------
@@ -203,6 +205,8 @@ class SshConnection:
         return self
 
     def close(self):
+        for kind in list(self._shells):
+            self._drop_shell(kind)
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -219,22 +223,15 @@ class SshConnection:
     # ---- running commands ---------------------------------------------------------
 
     def run(self, command: str, become: bool = False, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None) -> CommandResult:
-        """Run one command through the login shell (as root when `become`) and wait for it.
+        """Run one command (as root when `become`) and wait for it.
 
-        The caller builds `command` from quoted pieces (shlex.quote); nothing here
-        interprets user input. Raises CommandTimeout after `timeout` seconds."""
-        if become and self.target.user != "root":
-            mode = self._sudo()
-            wrapped = ("sudo -n -H -u root -- " if mode == "nopasswd" else "sudo -k -S -p '' -H -u root -- ") + "sh -c " + shlex.quote(command)
-            password = (self.target.become_password or "") + "\n" if mode == "password" else None
-            result = self._exec(wrapped, stdin=(password.encode() if password else b"") + (stdin or b""), timeout=timeout, shown=shown or command)
-            if result.exit_status == 1 and _sudo_refused(result.stderr):
-                raise PermissionRefused(
-                    f"{self.target.where}: sudo refused the become password for {self.target.user}. "
-                    "Fix the become password of the server's credential."
-                )
-            return result
-        return self._exec(command, stdin=stdin, timeout=timeout, shown=shown)
+        Commands go to one long-lived `sh` per connection (and one root `sh` through
+        sudo for become), each in its own subshell: no new SSH channel, login shell or
+        sudo per command, which is most of what a command costs. The caller builds
+        `command` from quoted pieces (shlex.quote); nothing here interprets user input.
+        Raises CommandTimeout after `timeout` seconds (that shell is then replaced)."""
+        as_root = become and self.target.user != "root"
+        return self._in_shell("root" if as_root else "user", command, stdin, timeout or self.target.command_timeout, shown or command)
 
     def _sudo(self) -> str:
         """How to become root here: without a password (NOPASSWD) or with it. Asked once per connection."""
@@ -253,7 +250,100 @@ class SshConnection:
                 )
         return self._sudo_mode
 
+    # ---- the long-lived shells ------------------------------------------------------
+
+    def _open_shell(self, kind):
+        if self.client is None:
+            self.connect()
+        if kind == "root":
+            mode = self._sudo()
+            launcher = "exec sudo -n -H -u root -- /bin/sh" if mode == "nopasswd" else "exec sudo -k -S -p '' -H -u root -- /bin/sh"
+        else:
+            launcher = "exec /bin/sh"
+        try:
+            channel = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
+            channel.exec_command(launcher)
+            if kind == "root" and self._sudo_mode == "password":
+                channel.sendall(((self.target.become_password or "") + "\n").encode())  # read by sudo, before the shell starts
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+        self._shells[kind] = channel
+        return channel
+
+    def _in_shell(self, kind, command, stdin, timeout, shown):
+        channel = self._shells.get(kind)
+        if channel is None or channel.closed or channel.exit_status_ready():
+            channel = self._open_shell(kind)
+        marker = "@@filrouge-" + secrets.token_hex(8)
+        # The command is one quoted word for `eval` in a subshell: nothing in it can end the frame early.
+        feed = f"printf %s {base64.b64encode(stdin).decode()} | base64 -d | " if stdin else ""
+        script = (f"{feed}( eval {shlex.quote(command)} ){'' if stdin else ' </dev/null'}; "
+                  f"printf '\\n{marker} %d\\n' $?; printf '\\n{marker}\\n' >&2\n")
+        started = time.monotonic()
+        self.round_trips += 1
+        try:
+            channel.sendall(script.encode())
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self._shells.pop(kind, None)
+            raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+        out, err = bytearray(), bytearray()
+        out_end, err_end = f"\n{marker} ".encode(), f"\n{marker}\n".encode()
+        deadline = started + timeout
+        while True:
+            if channel.recv_ready():
+                out += channel.recv(65536)
+                continue
+            if channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+                continue
+            position = out.rfind(out_end)
+            if position >= 0 and out.endswith(b"\n") and err.endswith(err_end):
+                status = int(out[position + len(out_end):].strip() or b"255")
+                return CommandResult(command=shown, exit_status=status, stdout=out[:position].decode(errors="replace"),
+                                     stderr=err[:-len(err_end)].decode(errors="replace"), duration=time.monotonic() - started)
+            if kind == "root" and self._sudo_mode == "password" and _sudo_refused(err.decode(errors="replace")):
+                # sudo is asking again (it would read our next commands as passwords): give up now.
+                self._drop_shell(kind)
+                raise PermissionRefused(
+                    f"{self.target.where}: sudo refused the become password for {self.target.user}. "
+                    "Fix the become password of the server's credential."
+                )
+            if channel.closed or channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                self._shells.pop(kind, None)
+                return self._shell_ended(kind, channel, shown, out, err)
+            if self.stop.is_set():
+                self._drop_shell(kind)
+                raise CommandTimeout(f"{self.target.where}: stopped while running {shown!r} (the job was cancelled).")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._drop_shell(kind)
+                raise CommandTimeout(
+                    f"{self.target.where}: {shown!r} did not finish within {timeout:g} s; it was stopped. "
+                    "Raise the task's timeout if it is expected to take longer."
+                )
+            select.select([channel], [], [], min(remaining, 0.25))
+
+    def _shell_ended(self, kind, channel, shown, out, err):
+        """The shell itself went away: sudo refused us, or the command ended the session."""
+        status = channel.recv_exit_status() if channel.exit_status_ready() else 255
+        text = err.decode(errors="replace")
+        if kind == "root" and _sudo_refused(text):
+            raise PermissionRefused(
+                f"{self.target.where}: sudo refused the become password for {self.target.user}. "
+                "Fix the become password of the server's credential."
+            )
+        if not self.client.get_transport() or not self.client.get_transport().is_active():
+            raise HostUnreachable(f"{self.target.where}: the connection was lost while running {shown!r}.")
+        return CommandResult(command=shown, exit_status=status if status else 255, stdout=out.decode(errors="replace"),
+                             stderr=(text + "\n(the remote shell ended during this command)").strip(), duration=0.0)
+
+    def _drop_shell(self, kind):
+        channel = self._shells.pop(kind, None)
+        if channel is not None:
+            channel.close()
+
     def _exec(self, command: str, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None) -> CommandResult:
+        """One command on its own channel (used to ask sudo how it wants to be used)."""
         if self.client is None:
             self.connect()
         timeout = timeout or self.target.command_timeout
@@ -311,17 +401,7 @@ class SshConnection:
         with %s for the candidate file; the file is replaced only if it exits 0."""
         quoted = shlex.quote(path)
         steps = ["set -e", f'd=$(dirname {quoted})', f't=$(mktemp "$d/.filrouge.XXXXXX")', "trap 'rm -f \"$t\"' EXIT"]
-        needs_sudo = become and self.target.user != "root"
-        staged = None
-        if needs_sudo:
-            # sudo may read a password on stdin: the content goes to a temp file first, as the login user.
-            staged_result = self._exec("umask 077; t=$(mktemp /tmp/.filrouge-put.XXXXXX) && cat > \"$t\" && echo \"$t\"", stdin=data)
-            if not staged_result.ok:
-                return staged_result
-            staged = staged_result.stdout.strip()
-            steps.append(f"cat {shlex.quote(staged)} > \"$t\"; rm -f {shlex.quote(staged)}")
-        else:
-            steps.append('cat > "$t"')
+        steps.append('cat > "$t"')
         steps.append(f'if [ -e {quoted} ]; then chmod --reference={quoted} "$t"; chown --reference={quoted} "$t" 2>/dev/null || true; else chmod 0644 "$t"; fi')
         if mode:
             steps.append(f'chmod {shlex.quote(str(mode))} "$t"')
@@ -330,7 +410,7 @@ class SshConnection:
         if validate:
             steps.append(validate.replace("%s", '"$t"'))
         steps.append(f'mv -f "$t" {quoted}')
-        return self.run("\n".join(steps), become=become, stdin=None if needs_sudo else data, shown=f"write {path}")
+        return self.run("\n".join(steps), become=become, stdin=data, shown=f"write {path}")
 
     def get_file(self, path: str, become: bool = False) -> bytes | None:
         """The file's bytes, or None if it does not exist."""

@@ -320,3 +320,14 @@ def test_the_run_form_starts_a_job_and_shows_its_hosts(bob, inventory):
     page = client.get(f"/inventory/runs/{job.pk}/")
     assert page.status_code == 200 and "Waiting for the first host" in page.content.decode()
     assert logged_in(bob).get(f"/inventory/runs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode().startswith("\n<section")
+
+
+def test_the_state_panel_refreshes_itself_through_htmx(bob, inventory):
+    server = inventory["servers"][1]
+    Server.objects.filter(pk=server.pk).update(probe_error="web02 (root@10.0.0.2:22): cannot connect (Connection refused).")
+
+    response = logged_in(bob).get(f"/inventory/servers/{server.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="server-state")
+
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section class="card" id="server-state"') and "<html" not in body
+    assert "unreachable" in body and "Connection refused" in body and 'hx-trigger="every 10s"' in body
