@@ -66,3 +66,30 @@ def test_an_operator_selects_servers_runs_a_recipe_and_watches_each_host(page, l
     page.goto(f"{live_server.url}/inventory/servers/{servers[0].pk}/")
     assert f"/jobs/{job.pk}/" in page.content() and "ok=2 changed=1" in page.content()
     page.screenshot(path=str(artifacts / "inventory-server-detail.png"), full_page=True)
+
+
+def test_an_operator_imports_an_inventory_after_reading_its_preview(page, live_server, bob, artifacts):
+    from pathlib import Path
+
+    from clusters.models import Server
+
+    examples = Path(__file__).resolve().parents[3] / "shared" / "examples" / "ansible"
+    login(page, live_server, "bob", PASSWORD)
+
+    page.goto(f"{live_server.url}/inventory/import/")
+    page.fill("#id_text", (examples / "inventory.ini").read_text())
+    page.click("#preview")
+    page.wait_for_selector("#confirm-import")
+    preview = page.inner_text("#import-preview")
+    assert "3 server(s) to create" in preview and "deploy@127.0.0.1:2201" in preview
+    assert "private key file ~/.ssh/lab_ed25519" in preview  # a warning, not a silent loss
+    page.screenshot(path=str(artifacts / "inventory-import-preview.png"), full_page=True)
+    assert Server.objects.count() == 0
+
+    page.click("#confirm-import")
+    page.wait_for_url("**/inventory/")
+    assert "Imported: 3 server(s) created" in page.inner_text(".messages")
+    assert sorted(Server.objects.values_list("name", flat=True)) == ["db01.lab.test", "web01.lab.test", "web02.lab.test"]
+    page.goto(f"{live_server.url}/inventory/groups/")
+    page.screenshot(path=str(artifacts / "inventory-groups.png"), full_page=True)
+    assert "lab" in page.inner_text("table")
