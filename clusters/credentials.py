@@ -11,6 +11,7 @@ import hashlib
 import io
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 
 def describe_ssh_key(secret):
@@ -76,7 +77,47 @@ def describe_registry(secret):
     """A registry login: the user name is the credential's `username`, the secret its password or token."""
     if not secret.get("password"):
         raise ValueError(_("The registry password (or token) is empty."))
-    return {}
+    return {"server": secret.get("server", "")}
+
+
+def describe_kubeconfig(secret):
+    import yaml
+
+    try:
+        config = yaml.safe_load(secret.get("kubeconfig", ""))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ValueError(_("Not a kubeconfig: invalid YAML%(where)s.") % {"where": where}) from None
+    if not isinstance(config, dict) or not config.get("clusters") or not config.get("contexts"):
+        raise ValueError(_("Not a kubeconfig: it needs clusters and contexts."))
+    servers = [item.get("cluster", {}).get("server", "") for item in config.get("clusters") or [] if isinstance(item, dict)]
+    return {
+        "contexts": [item.get("name", "") for item in config.get("contexts") or [] if isinstance(item, dict)],
+        "current_context": config.get("current-context", ""),
+        "servers": servers,
+    }
+
+
+def _certificate_facts(pem, what):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise ValueError(_("The %(what)s is not a PEM certificate.") % {"what": what}) from None
+    return {"subject": certificate.subject.rfc4514_string(), "not_after": certificate.not_valid_after_utc.isoformat(),
+            "fingerprint": "SHA256:" + certificate.fingerprint(hashes.SHA256()).hex()}
+
+
+def describe_kube_token(secret):
+    if not secret.get("token"):
+        raise ValueError(_("The token is empty."))
+    public = {}
+    if secret.get("ca_cert"):
+        public["ca"] = _certificate_facts(secret["ca_cert"], _("CA certificate"))
+    return public
 
 
 PUBLIC_DESCRIBERS = {
@@ -84,9 +125,24 @@ PUBLIC_DESCRIBERS = {
     "password": describe_password,
     "registry": describe_registry,
     "docker-tls": describe_docker_tls,
+    "kubeconfig": describe_kubeconfig,
+    "kube-token": describe_kube_token,
 }
 
 
 def describe_public(kind, secret):
     describer = PUBLIC_DESCRIBERS.get(kind)
     return describer(secret) if describer else {}
+
+
+# The secret fields each kind takes: (name, label, multi-line, required).
+SECRET_FIELDS = {
+    "ssh-key": [("private_key", _lazy("Private key (OpenSSH or PEM)"), True, True), ("passphrase", _lazy("Passphrase"), False, False),
+                ("become_password", _lazy("sudo password (become)"), False, False)],
+    "password": [("password", _lazy("Password"), False, True), ("become_password", _lazy("sudo password (become), if different"), False, False)],
+    "kubeconfig": [("kubeconfig", _lazy("Kubeconfig (YAML)"), True, True)],
+    "kube-token": [("token", _lazy("Bearer token"), False, True), ("ca_cert", _lazy("CA certificate (PEM)"), True, False)],
+    "docker-tls": [("client_cert", _lazy("Client certificate (PEM)"), True, True), ("client_key", _lazy("Client key (PEM)"), True, True),
+                   ("ca_cert", _lazy("CA certificate (PEM)"), True, False)],
+    "registry": [("server", _lazy("Registry (host[:port])"), False, False), ("password", _lazy("Password or token"), False, True)],
+}

@@ -105,6 +105,10 @@ class Server(Audited, models.Model):
     # "ssh-ed25519 AAAA..." as the host presented it at first contact; a different key is refused.
     pinned_host_key = models.TextField(_("pinned host key"), blank=True)
     host_key_pinned_at = models.DateTimeField(null=True, blank=True)
+    # A different key the host presented and we refused; an operator may accept it (audited).
+    offered_host_key = models.TextField(_("refused host key"), blank=True)
+    offered_host_key_at = models.DateTimeField(null=True, blank=True)
+    become = models.BooleanField(_("become root with sudo"), default=False, help_text=_("Run recipe tasks that need root through sudo (for a non-root SSH user)."))
     facts = models.JSONField(default=dict, blank=True)
     facts_at = models.DateTimeField(null=True, blank=True)
     # Observed state, refreshed by the periodic probe.
@@ -118,7 +122,7 @@ class Server(Audited, models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = InventoryQuerySet.as_manager()
-    audit_exclude = {"facts", "facts_at", "reachable", "load_1m", "memory_available_bytes", "disk_free_bytes", "last_seen_at", "probed_at", "probe_error"}
+    audit_exclude = {"facts", "facts_at", "offered_host_key_at", "reachable", "load_1m", "memory_available_bytes", "disk_free_bytes", "last_seen_at", "probed_at", "probe_error"}
 
     class Meta:
         ordering = ["name"]
@@ -126,6 +130,42 @@ class Server(Audited, models.Model):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("clusters:server_detail", args=[self.pk])
+
+    @property
+    def pinned_fingerprint(self):
+        from .drivers.ssh import fingerprint
+
+        return fingerprint(self.pinned_host_key) if self.pinned_host_key else ""
+
+    @property
+    def offered_fingerprint(self):
+        from .drivers.ssh import fingerprint
+
+        return fingerprint(self.offered_host_key) if self.offered_host_key else ""
+
+    @property
+    def memory_total_bytes(self):
+        return (self.facts or {}).get("memory", {}).get("total_bytes")
+
+
+class ServerJob(models.Model):
+    """Which jobs touched which server, and how that server fared (its recap line)."""
+
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="job_links")
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="server_links")
+    recap = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["server", "job"], name="server_job_unique")]
+        indexes = [models.Index(fields=["server", "-job"])]
+
+    def __str__(self):
+        return f"{self.server_id}:{self.job_id}"
 
 
 class ClusterKind(models.TextChoices):

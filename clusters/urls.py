@@ -1,13 +1,32 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import cluster_views, views
 
 app_name = "clusters"
 
-urlpatterns = []
-
-# clusters
-from . import cluster_views  # noqa: E402
-
-urlpatterns += [
+urlpatterns = [
+    # servers, groups, credentials, Ansible import/export, recipe runs
+    path("", views.server_list, name="server_list"),
+    path("servers/new/", views.server_edit, name="server_create"),
+    path("servers/facts/", views.servers_gather_facts, name="servers_facts"),
+    path("servers/<int:pk>/", views.server_detail, name="server_detail"),
+    path("servers/<int:pk>/edit/", views.server_edit, name="server_edit"),
+    path("servers/<int:pk>/delete/", views.server_delete, name="server_delete"),
+    path("servers/<int:pk>/accept-host-key/", views.server_accept_host_key, name="server_accept_host_key"),
+    path("groups/", views.group_list, name="group_list"),
+    path("groups/new/", views.group_edit, name="group_create"),
+    path("groups/<int:pk>/", views.group_detail, name="group_detail"),
+    path("groups/<int:pk>/edit/", views.group_edit, name="group_edit"),
+    path("groups/<int:pk>/delete/", views.group_delete, name="group_delete"),
+    path("credentials/", views.credential_list, name="credential_list"),
+    path("credentials/new/", views.credential_edit, name="credential_create"),
+    path("credentials/<int:pk>/edit/", views.credential_edit, name="credential_edit"),
+    path("credentials/<int:pk>/delete/", views.credential_delete, name="credential_delete"),
+    path("import/", views.inventory_import, name="import"),
+    path("export/", views.inventory_export, name="export"),
+    path("run/", views.recipe_run, name="recipe_run"),
+    path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    # clusters (Docker hosts and Swarms)
     path("clusters/", cluster_views.cluster_list, name="cluster_list"),
     path("clusters/new/", cluster_views.cluster_create, name="cluster_create"),
     path("clusters/<int:pk>/", cluster_views.cluster_detail, name="cluster_detail"),

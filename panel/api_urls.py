@@ -4,6 +4,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from clusters import api as clusters_api
 from clusters import cluster_api
 from deployments import api as deployments_api
 from panel.accounts import api as accounts_api
@@ -39,4 +40,17 @@ urlpatterns = [
     path("services/<int:pk>/restart/", deployments_api.ServiceRestart.as_view(), name="api-service-restart"),
     path("services/<int:pk>/stop/", deployments_api.ServiceStop.as_view(), name="api-service-stop"),
     path("services/<int:pk>/remove/", deployments_api.ServiceRemove.as_view(), name="api-service-remove"),
+    # Inventory (clusters app)
+    path("credentials/", clusters_api.CredentialList.as_view(), name="api-credentials"),
+    path("credentials/<int:pk>/", clusters_api.CredentialDetail.as_view(), name="api-credential"),
+    path("servers/", clusters_api.ServerList.as_view(), name="api-servers"),
+    path("servers/<int:pk>/", clusters_api.ServerDetail.as_view(), name="api-server"),
+    path("servers/<int:pk>/accept-host-key/", clusters_api.ServerAcceptHostKey.as_view(), name="api-server-accept-host-key"),
+    path("groups/", clusters_api.GroupList.as_view(), name="api-groups"),
+    path("groups/<int:pk>/", clusters_api.GroupDetail.as_view(), name="api-group"),
+    path("inventory/import/", clusters_api.InventoryImport.as_view(), name="api-inventory-import"),
+    path("inventory/export/", clusters_api.InventoryExport.as_view(), name="api-inventory-export"),
+    path("inventory/ansible/", clusters_api.AnsibleDynamicInventory.as_view(), name="api-inventory-ansible"),
+    path("recipes/", clusters_api.RecipeList.as_view(), name="api-recipes"),
+    path("recipe-runs/", clusters_api.RecipeRunStart.as_view(), name="api-recipe-runs"),
 ]

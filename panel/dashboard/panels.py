@@ -6,8 +6,10 @@ Apps add a panel by adding an entry here; panels read only the database.
 
 from datetime import timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from panel.jobs.models import Job, Status
 
@@ -26,26 +28,22 @@ def counts(request):
 
 
 def inventory_counts(user):
-    """Servers, clusters and services, once those apps have models (filled in by their issues)."""
-    items = []
-    items.extend(_cluster_and_service_counts(user))
-    return items
-
-
-def _cluster_and_service_counts(user):
-    from django.urls import reverse
-    from django.utils.translation import gettext as _
-
-    from clusters.models import Cluster
-    from deployments.models import Service
-
-    clusters = Cluster.objects.visible_to(user)
+    """Servers, clusters and services: operators only (the inventory is theirs)."""
     if not getattr(user, "is_operator", False):
         return []
+    from clusters.models import Cluster, Server
+    from deployments.models import Service
+
+    servers = Server.objects.visible_to(user).aggregate(
+        total=Count("id"), up=Count("id", filter=Q(reachable=True)), down=Count("id", filter=Q(reachable=False))
+    )
+    clusters = Cluster.objects.visible_to(user)
     services = Service.objects.visible_to(user).exclude(status="removed")
     unreachable = clusters.filter(reachable=False).count()
     failing = services.filter(status="failed").count()
     return [
+        {"label": _("servers"), "count": servers["total"], "url": reverse("clusters:server_list"),
+         "detail": _("%(reachable)d reachable, %(unreachable)d unreachable") % {"reachable": servers["up"], "unreachable": servers["down"]}},
         {"label": _("clusters"), "count": clusters.count(), "url": reverse("clusters:cluster_list"),
          "detail": _("%(n)s unreachable") % {"n": unreachable} if unreachable else ""},
         {"label": _("services"), "count": services.count(), "url": reverse("deployments:list"),

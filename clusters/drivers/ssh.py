@@ -1,0 +1,449 @@
+"""SSH connections on paramiko: the only code that talks to servers over SSH.
+
+One `SshConnection` per host per job, kept open for every command of that job. It
+offers three verbs (run a command, put a file, read a file), as pyinfra's connectors do.
+
+Host keys are pinned: a server without a pinned key has the key it presents recorded
+through `SshTarget.on_first_contact` (first contact); a server with a pinned key must
+present exactly that key, or the connection is refused with both fingerprints. There is
+no auto-add anywhere.
+
+Every failure is one of `clusters.drivers.base`'s errors with a message that says which
+host, what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import secrets
+import select
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import paramiko
+
+from .base import AuthFailed, CommandTimeout, HostKeyMismatch, HostUnreachable, PermissionRefused
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_COMMAND_TIMEOUT = 600.0
+
+
+def fingerprint(public_key_line: str) -> str:
+    """OpenSSH's "SHA256:..." fingerprint of "type base64 [comment]"."""
+    try:
+        blob = base64.b64decode(public_key_line.split()[1])
+    except (IndexError, ValueError):
+        return "(unreadable key)"
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def key_line(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
+    last_error = None
+    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return key_class.from_private_key(io.StringIO(text), password=passphrase or None)
+        except paramiko.PasswordRequiredException:
+            raise AuthFailed("The SSH private key is encrypted and no passphrase was given; add it to the credential.") from None
+        except (paramiko.SSHException, ValueError) as exc:
+            last_error = exc
+    raise AuthFailed(f"The SSH private key cannot be read ({last_error}); replace the credential's key.")
+
+
+@dataclass
+class SshTarget:
+    """Everything needed to reach one host. Secrets stay in memory, never in messages."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    private_key: str | None = None
+    passphrase: str | None = None
+    password: str | None = None
+    become_password: str | None = None
+    pinned_host_key: str = ""
+    jump: "SshTarget | None" = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT
+    # Called with "type base64" when a host without a pinned key is first contacted.
+    on_first_contact: Callable[[str], None] | None = None
+    # Called with the refused "type base64" when a pinned host presents another key.
+    on_key_refused: Callable[[str], None] | None = None
+
+    @property
+    def where(self):
+        return f"{self.name} ({self.user}@{self.address}:{self.port})"
+
+
+@dataclass
+class CommandResult:
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration: float = 0.0
+
+    @property
+    def ok(self):
+        return self.exit_status == 0
+
+    @property
+    def output(self):
+        return (self.stdout + self.stderr).strip()
+
+
+class _PinOnFirstContact(paramiko.MissingHostKeyPolicy):
+    """Used only for hosts without a pinned key: accept and record the key they present.
+
+    Hosts with a pinned key get it in the client's host-key store instead, so paramiko
+    itself refuses any other key (BadHostKeyException)."""
+
+    def __init__(self, target: SshTarget):
+        self.target = target
+
+    def missing_host_key(self, client, hostname, key):
+        if self.target.pinned_host_key:  # pinned but not matched by name: refuse, never add
+            raise HostKeyMismatch(_mismatch_message(self.target, key_line(key)))
+        if self.target.on_first_contact is not None:
+            self.target.on_first_contact(key_line(key))
+        self.target.pinned_host_key = key_line(key)
+
+
+def _mismatch_message(target: SshTarget, offered: str) -> str:
+    return (
+        f"{target.name}: the host key changed. Pinned {target.pinned_host_key.split()[0]} {fingerprint(target.pinned_host_key)}, "
+        f"presented {offered.split()[0]} {fingerprint(offered)}. If the server was re-installed, an operator can accept "
+        f"the new key on the server's page; otherwise someone may be intercepting the connection."
+    )
+
+
+def _known_name(target: SshTarget) -> str:
+    return target.address if target.port == 22 else f"[{target.address}]:{target.port}"
+
+
+class SshConnection:
+    """A live SSH connection to one host, opened by `connect()` and reused for every command."""
+
+    def __init__(self, target: SshTarget, stop: threading.Event | None = None):
+        self.target = target
+        self.stop = stop or threading.Event()
+        self.client: paramiko.SSHClient | None = None
+        self._jump: SshConnection | None = None
+        self._sudo_mode: str | None = None  # "nopasswd" or "password", found on first become
+        self._shells = {}  # "user" / "root" → a channel running /bin/sh that reads our commands
+        self.round_trips = 0
+
+    # ---- connecting -------------------------------------------------------------
+
+    def connect(self) -> "SshConnection":
+        """Open the connection (through the jump host if any) and authenticate."""
+        target = self.target
+        sock = None
+        if target.jump is not None:
+            self._jump = SshConnection(target.jump, stop=self.stop).connect()
+            try:
+                sock = self._jump.client.get_transport().open_channel(
+                    "direct-tcpip", (target.address, target.port), ("127.0.0.1", 0), timeout=target.connect_timeout
+                )
+            except (paramiko.ChannelException, paramiko.SSHException, OSError) as exc:
+                self._jump.close()
+                raise HostUnreachable(f"{target.where}: the jump host {target.jump.name} could not reach it ({exc}).") from None
+        client = paramiko.SSHClient()
+        if target.pinned_host_key:
+            kind, blob = target.pinned_host_key.split()[:2]
+            try:
+                client.get_host_keys().add(_known_name(target), kind, paramiko.PKey.from_type_string(kind, base64.b64decode(blob)))
+            except (ValueError, paramiko.SSHException) as exc:
+                raise HostKeyMismatch(f"{target.name}: the pinned host key cannot be read ({exc}); clear it on the server's page.") from None
+        client.set_missing_host_key_policy(_PinOnFirstContact(target))
+        pkey = load_private_key(target.private_key, target.passphrase) if target.private_key else None
+        if pkey is None and not target.password:
+            raise AuthFailed(f"{target.where}: no credential to log in with; give the server an SSH key or password credential.")
+        try:
+            client.connect(
+                target.address, port=target.port, username=target.user, pkey=pkey, password=target.password,
+                timeout=target.connect_timeout, banner_timeout=target.connect_timeout, auth_timeout=target.connect_timeout,
+                channel_timeout=target.connect_timeout, look_for_keys=False, allow_agent=False, sock=sock,
+            )
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            offered = key_line(exc.key)
+            if target.on_key_refused is not None:
+                target.on_key_refused(offered)
+            raise HostKeyMismatch(_mismatch_message(target, offered)) from None
+        except HostKeyMismatch:
+            client.close()
+            raise
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            how = "key" if pkey is not None else "password"
+            raise AuthFailed(f"{target.where}: the server refused our {how} ({exc}). Check the user and the server's authorized_keys or password.") from None
+        except (socket.timeout, TimeoutError):
+            client.close()
+            raise HostUnreachable(f"{target.where}: no answer within {target.connect_timeout:g} s. Is the host up and the port open?") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            client.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            if "banner" in reason or "No existing session" in reason:
+                # The port took the connection but no SSH server spoke: a hung sshd, or something else on that port.
+                raise HostUnreachable(f"{target.where}: no answer within {target.connect_timeout:g} s (the port accepts connections "
+                                      "but sends no SSH banner). Is it an SSH port, and is sshd healthy?") from None
+            raise HostUnreachable(f"{target.where}: cannot connect ({reason}). Is sshd running and the address right?") from None
+        transport = client.get_transport()
+        transport.set_keepalive(30)
+        self.client = client
+        return self
+
+    def close(self):
+        for kind in list(self._shells):
+            self._drop_shell(kind)
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self._jump is not None:
+            self._jump.close()
+            self._jump = None
+
+    def __enter__(self):
+        return self if self.client else self.connect()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- running commands ---------------------------------------------------------
+
+    def run(self, command: str, become: bool = False, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None) -> CommandResult:
+        """Run one command (as root when `become`) and wait for it.
+
+        Commands go to one long-lived `sh` per connection (and one root `sh` through
+        sudo for become), each in its own subshell: no new SSH channel, login shell or
+        sudo per command, which is most of what a command costs. The caller builds
+        `command` from quoted pieces (shlex.quote); nothing here interprets user input.
+        Raises CommandTimeout after `timeout` seconds (that shell is then replaced)."""
+        as_root = become and self.target.user != "root"
+        return self._in_shell("root" if as_root else "user", command, stdin, timeout or self.target.command_timeout, shown or command)
+
+    def _sudo(self) -> str:
+        """How to become root here: without a password (NOPASSWD) or with it. Asked once per connection."""
+        if self._sudo_mode is None:
+            probe = self._exec("sudo -k -n true", timeout=self.target.connect_timeout)
+            if probe.ok:
+                self._sudo_mode = "nopasswd"
+            elif "command not found" in probe.stderr or probe.exit_status == 127:
+                raise PermissionRefused(f"{self.target.where}: sudo is not installed; install it or log in as root.")
+            elif self.target.become_password:
+                self._sudo_mode = "password"
+            else:
+                raise PermissionRefused(
+                    f"{self.target.where}: sudo needs a password for {self.target.user} and the credential has no become "
+                    "password. Add one, or allow NOPASSWD for this user."
+                )
+        return self._sudo_mode
+
+    # ---- the long-lived shells ------------------------------------------------------
+
+    def _open_shell(self, kind):
+        if self.client is None:
+            self.connect()
+        if kind == "root":
+            mode = self._sudo()
+            launcher = "exec sudo -n -H -u root -- /bin/sh" if mode == "nopasswd" else "exec sudo -k -S -p '' -H -u root -- /bin/sh"
+        else:
+            launcher = "exec /bin/sh"
+        try:
+            channel = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
+            channel.exec_command(launcher)
+            if kind == "root" and self._sudo_mode == "password":
+                channel.sendall(((self.target.become_password or "") + "\n").encode())  # read by sudo, before the shell starts
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+        self._shells[kind] = channel
+        return channel
+
+    def _in_shell(self, kind, command, stdin, timeout, shown):
+        channel = self._shells.get(kind)
+        if channel is None or channel.closed or channel.exit_status_ready():
+            channel = self._open_shell(kind)
+        marker = "@@filrouge-" + secrets.token_hex(8)
+        # The command is one quoted word for `eval` in a subshell: nothing in it can end the frame early.
+        feed = f"printf %s {base64.b64encode(stdin).decode()} | base64 -d | " if stdin else ""
+        script = (f"{feed}( eval {shlex.quote(command)} ){'' if stdin else ' </dev/null'}; "
+                  f"printf '\\n{marker} %d\\n' $?; printf '\\n{marker}\\n' >&2\n")
+        started = time.monotonic()
+        self.round_trips += 1
+        try:
+            channel.sendall(script.encode())
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self._shells.pop(kind, None)
+            raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+        out, err = bytearray(), bytearray()
+        out_end, err_end = f"\n{marker} ".encode(), f"\n{marker}\n".encode()
+        deadline = started + timeout
+        while True:
+            if channel.recv_ready():
+                out += channel.recv(65536)
+                continue
+            if channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+                continue
+            position = out.rfind(out_end)
+            if position >= 0 and out.endswith(b"\n") and err.endswith(err_end):
+                status = int(out[position + len(out_end):].strip() or b"255")
+                return CommandResult(command=shown, exit_status=status, stdout=out[:position].decode(errors="replace"),
+                                     stderr=err[:-len(err_end)].decode(errors="replace"), duration=time.monotonic() - started)
+            if kind == "root" and self._sudo_mode == "password" and _sudo_refused(err.decode(errors="replace")):
+                # sudo is asking again (it would read our next commands as passwords): give up now.
+                self._drop_shell(kind)
+                raise PermissionRefused(
+                    f"{self.target.where}: sudo refused the become password for {self.target.user}. "
+                    "Fix the become password of the server's credential."
+                )
+            if channel.closed or channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                self._shells.pop(kind, None)
+                return self._shell_ended(kind, channel, shown, out, err)
+            if self.stop.is_set():
+                self._drop_shell(kind)
+                raise CommandTimeout(f"{self.target.where}: stopped while running {shown!r} (the job was cancelled).")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._drop_shell(kind)
+                raise CommandTimeout(
+                    f"{self.target.where}: {shown!r} did not finish within {timeout:g} s; it was stopped. "
+                    "Raise the task's timeout if it is expected to take longer."
+                )
+            select.select([channel], [], [], min(remaining, 0.25))
+
+    def _shell_ended(self, kind, channel, shown, out, err):
+        """The shell itself went away: sudo refused us, or the command ended the session."""
+        status = channel.recv_exit_status() if channel.exit_status_ready() else 255
+        text = err.decode(errors="replace")
+        if kind == "root" and _sudo_refused(text):
+            raise PermissionRefused(
+                f"{self.target.where}: sudo refused the become password for {self.target.user}. "
+                "Fix the become password of the server's credential."
+            )
+        if not self.client.get_transport() or not self.client.get_transport().is_active():
+            raise HostUnreachable(f"{self.target.where}: the connection was lost while running {shown!r}.")
+        return CommandResult(command=shown, exit_status=status if status else 255, stdout=out.decode(errors="replace"),
+                             stderr=(text + "\n(the remote shell ended during this command)").strip(), duration=0.0)
+
+    def _drop_shell(self, kind):
+        channel = self._shells.pop(kind, None)
+        if channel is not None:
+            channel.close()
+
+    def _exec(self, command: str, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None) -> CommandResult:
+        """One command on its own channel (used to ask sudo how it wants to be used)."""
+        if self.client is None:
+            self.connect()
+        timeout = timeout or self.target.command_timeout
+        started = time.monotonic()
+        self.round_trips += 1
+        try:
+            channel = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
+            channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+        out, err = [], []
+        deadline = started + timeout
+        try:
+            while True:
+                if channel.recv_ready():
+                    out.append(channel.recv(65536))
+                    continue
+                if channel.recv_stderr_ready():
+                    err.append(channel.recv_stderr(65536))
+                    continue
+                if channel.exit_status_ready():
+                    break
+                if self.stop.is_set():
+                    raise CommandTimeout(f"{self.target.where}: stopped while running {shown or command!r} (the job was cancelled).")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CommandTimeout(
+                        f"{self.target.where}: {shown or command!r} did not finish within {timeout:g} s; it was stopped. "
+                        "Raise the task's timeout if it is expected to take longer."
+                    )
+                select.select([channel], [], [], min(remaining, 0.25))
+            while channel.recv_ready():
+                out.append(channel.recv(65536))
+            while channel.recv_stderr_ready():
+                err.append(channel.recv_stderr(65536))
+            status = channel.recv_exit_status()
+        finally:
+            channel.close()
+        return CommandResult(
+            command=shown or command, exit_status=status,
+            stdout=b"".join(out).decode(errors="replace"), stderr=b"".join(err).decode(errors="replace"),
+            duration=time.monotonic() - started,
+        )
+
+    # ---- files -----------------------------------------------------------------------
+
+    def put_file(self, path: str, data: bytes, mode: str | None = None, owner: str | None = None, group: str | None = None,
+                 become: bool = False, validate: str | None = None) -> CommandResult:
+        """Write `data` to `path` atomically (temp file in the same directory, then rename).
+
+        An existing file keeps its mode and owner unless given. `validate` is a command
+        with %s for the candidate file; the file is replaced only if it exits 0."""
+        quoted = shlex.quote(path)
+        steps = ["set -e", f'd=$(dirname {quoted})', f't=$(mktemp "$d/.filrouge.XXXXXX")', "trap 'rm -f \"$t\"' EXIT"]
+        steps.append('cat > "$t"')
+        steps.append(f'if [ -e {quoted} ]; then chmod --reference={quoted} "$t"; chown --reference={quoted} "$t" 2>/dev/null || true; else chmod 0644 "$t"; fi')
+        if mode:
+            steps.append(f'chmod {shlex.quote(str(mode))} "$t"')
+        if owner or group:
+            steps.append(f'chown {shlex.quote((owner or "") + (":" + group if group else ""))} "$t"')
+        if validate:
+            steps.append(validate.replace("%s", '"$t"'))
+        steps.append(f'mv -f "$t" {quoted}')
+        return self.run("\n".join(steps), become=become, stdin=data, shown=f"write {path}")
+
+    def get_file(self, path: str, become: bool = False) -> bytes | None:
+        """The file's bytes, or None if it does not exist."""
+        result = self.run(f"if [ -e {shlex.quote(path)} ]; then base64 -w0 {shlex.quote(path)}; else echo MISSING; fi", become=become)
+        if not result.ok:
+            raise PermissionRefused(f"{self.target.where}: cannot read {path}: {result.output}")
+        text = result.stdout.strip()
+        return None if text == "MISSING" else base64.b64decode(text)
+
+
+def _sudo_refused(stderr: str) -> bool:
+    return any(marker in stderr for marker in ("incorrect password attempt", "Sorry, try again", "no password was provided", "a password is required"))
+
+
+@dataclass
+class ConnectionPool:
+    """The connections of one job: one per host, opened on first use, all closed at the end."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    connections: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open(self, target: SshTarget) -> SshConnection:
+        connection = SshConnection(target, stop=self.stop)
+        with self.lock:
+            self.connections[target.name] = connection
+        return connection.connect()
+
+    def close_all(self):
+        with self.lock:
+            connections, self.connections = list(self.connections.values()), {}
+        for connection in connections:
+            try:
+                connection.close()
+            except Exception:  # closing a broken transport must not hide the job's own outcome
+                pass

@@ -1,0 +1,31 @@
+"""manage.py rotate_credential_keys: re-encrypt every stored secret with the current (first) key.
+
+Rotation: put a new key first in FILROUGE_CREDENTIAL_KEYS (keep the old one after it),
+restart, run this command, then remove the old key.
+"""
+
+from cryptography.fernet import InvalidToken
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from clusters.models import Credential
+from panel.lib import crypto
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every credential secret with the first key of FILROUGE_CREDENTIAL_KEYS."
+
+    def handle(self, **options):
+        rotated = 0
+        with transaction.atomic():
+            for credential in Credential.objects.select_for_update().only("pk", "name", "secret_encrypted"):
+                if not credential.secret_encrypted:
+                    continue
+                try:
+                    token = crypto.rotate(credential.secret_encrypted)
+                except (InvalidToken, crypto.SecretUnreadable):
+                    raise CommandError(f"Credential {credential.name} cannot be decrypted with any configured key; "
+                                       "was a key removed from FILROUGE_CREDENTIAL_KEYS before rotation finished?") from None
+                Credential.objects.filter(pk=credential.pk).update(secret_encrypted=token)
+                rotated += 1
+        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {rotated} credential(s) with the current key."))
