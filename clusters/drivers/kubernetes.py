@@ -1,0 +1,230 @@
+"""Kubernetes API driver: an ApiClient for a cluster, and the API's failures as our errors.
+
+Two ways in, chosen by the cluster's credential:
+- `kubeconfig`: the stored kubeconfig, with `Cluster.context` (or its current context);
+- `kube-token`: `Cluster.endpoint` (https://api:6443), a bearer token and the CA.
+
+Everything here is thin: `connect()` builds an official-client ApiClient with bounded
+timeouts and no silent retries, and `api_errors()` turns ApiException and transport
+failures into `clusters.drivers.base` errors whose message says what to do. Only job code
+calls this module (views never talk to clusters).
+"""
+
+import json
+import re
+import socket
+import ssl
+from contextlib import contextmanager
+
+import urllib3
+import yaml
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from kubernetes.client.rest import ApiException
+
+from .base import AuthFailed, ClusterApiError, CommandTimeout, Conflict, DriverError, HostUnreachable, NotFound, PermissionRefused
+
+# The panel's field manager for server-side apply: every object it applies is owned by it.
+FIELD_MANAGER = "filrouge"
+CONNECT_TIMEOUT = 10
+# Read timeout of one request. Watches and log follows ask the server for less
+# (timeoutSeconds) so that they end before this one.
+READ_TIMEOUT = 60
+
+
+class QuotaExceeded(Conflict):
+    """The namespace's ResourceQuota refused the change."""
+
+
+# ---- building a client ---------------------------------------------------------------
+
+def build_kubeconfig(server, token, ca_pem=None, namespace="default", name="filrouge", user="filrouge", insecure=False):
+    """A kubeconfig dict for a bearer token: what kubectl and the official client both read."""
+    import base64
+
+    cluster = {"server": server}
+    if ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem.encode() if isinstance(ca_pem, str) else ca_pem).decode()
+    elif insecure:
+        cluster["insecure-skip-tls-verify"] = True
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}],
+        "current-context": name,
+    }
+
+
+def kubeconfig_for(cluster):
+    """(kubeconfig dict, context name or None) for a cluster, from its credential."""
+    credential = cluster.credential
+    if credential is None:
+        raise AuthFailed(f"Cluster {cluster.name} has no credential. Edit the cluster and choose a kubeconfig or a bearer token.")
+    secret = credential.get_secret()
+    if credential.kind == "kubeconfig":
+        return parse_kubeconfig(secret.get("kubeconfig", "")), (cluster.context or None)
+    if credential.kind == "kube-token":
+        if not cluster.endpoint.startswith("https://") and not cluster.endpoint.startswith("http://"):
+            raise DriverError(f"Cluster {cluster.name}: endpoint {cluster.endpoint!r} is not an https:// API URL. Edit the cluster.")
+        return build_kubeconfig(cluster.endpoint, secret.get("token", ""), secret.get("ca_cert") or None, cluster.default_namespace or "default"), None
+    raise AuthFailed(f"Cluster {cluster.name}: a {credential.kind} credential cannot reach a Kubernetes API. Choose a kubeconfig or a bearer token.")
+
+
+def parse_kubeconfig(text):
+    """A kubeconfig dict from YAML text (or a dict), with a located error when it is not one."""
+    if isinstance(text, dict):
+        return text
+    try:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DriverError(f"The kubeconfig is not valid YAML{where}.") from None
+    if not isinstance(data, dict) or not data.get("clusters") or not data.get("contexts"):
+        raise DriverError("The kubeconfig has no clusters or contexts.")
+    return data
+
+
+def contexts_of(kubeconfig):
+    """[(name, cluster server, namespace)] of a kubeconfig dict, and its current context."""
+    servers = {item.get("name"): (item.get("cluster") or {}).get("server", "") for item in kubeconfig.get("clusters") or []}
+    rows = []
+    for item in kubeconfig.get("contexts") or []:
+        context = item.get("context") or {}
+        rows.append((item.get("name", ""), servers.get(context.get("cluster"), ""), context.get("namespace", "default")))
+    return rows, kubeconfig.get("current-context", "")
+
+
+def connect_kubeconfig(kubeconfig, context=None, ctx=None):
+    """An ApiClient from a kubeconfig (text or dict) and an optional context name."""
+    data = parse_kubeconfig(kubeconfig)
+    if ctx is not None:
+        for user in data.get("users") or []:
+            for key in ("token", "client-key-data", "password"):
+                value = (user.get("user") or {}).get(key)
+                if isinstance(value, str) and value:
+                    ctx.add_secret(value)
+    names = [item.get("name") for item in data.get("contexts") or []]
+    if context and context not in names:
+        raise DriverError(f"The kubeconfig has no context {context!r}; it has: {', '.join(map(str, names))}.")
+    configuration = kube_client.Configuration()
+    try:
+        loader = kube_config.kube_config.KubeConfigLoader(config_dict=data, active_context=context or None)
+        loader.load_and_set(configuration)
+    except kube_config.ConfigException as exc:
+        raise DriverError(f"The kubeconfig cannot be used: {exc}.") from None
+    # One answer per request: a failing API is reported, not retried three times in silence.
+    configuration.retries = False
+    api_client = kube_client.ApiClient(configuration)
+    api_client.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+    api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
+    return api_client
+
+
+def connect(cluster, ctx=None):
+    """An ApiClient for the cluster (not yet checked: call `server_version` to check)."""
+    kubeconfig, context = kubeconfig_for(cluster)
+    if ctx is not None and cluster.credential is not None:
+        for value in cluster.credential.secret_values():
+            ctx.add_secret(value)
+    return connect_kubeconfig(kubeconfig, context, ctx=ctx)
+
+
+def describe(api_client):
+    """The API URL a client talks to, for messages."""
+    return api_client.configuration.host
+
+
+def server_version(api_client):
+    """The server's gitVersion (v1.30.2), or a typed error saying why it cannot be read."""
+    with api_errors(f"the Kubernetes API at {describe(api_client)}"):
+        return kube_client.VersionApi(api_client).get_code().git_version
+
+
+# ---- error translation ---------------------------------------------------------------
+
+@contextmanager
+def api_errors(what):
+    """Turn ApiException and transport failures raised inside the block into our errors."""
+    try:
+        yield
+    except DriverError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every client failure becomes a typed, readable error
+        translated = translate(exc, what)
+        if translated is None:
+            raise
+        raise translated from None
+
+
+def status_message(exc):
+    """The `message` of a Status body, or the reason phrase."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+            if isinstance(data, dict) and data.get("message"):
+                return str(data["message"])
+        except (ValueError, TypeError):
+            return str(body)[:300]
+    return str(getattr(exc, "reason", "") or exc)
+
+
+def translate(exc, what):
+    if isinstance(exc, ApiException):
+        if not exc.status and ("SSL" in str(exc.reason) or "certificate" in str(exc.reason)):
+            return _tls_error(str(exc.reason), what)
+        return _from_status(exc.status, status_message(exc), what)
+    if isinstance(exc, kube_config.ConfigException):
+        return DriverError(f"The kubeconfig for {what} cannot be used: {exc}.")
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        return translate(exc.reason, what) or HostUnreachable(f"Cannot reach {what} ({exc.reason}).")
+    if isinstance(exc, (urllib3.exceptions.SSLError, ssl.SSLError)) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return _tls_error(str(exc), what)
+    if isinstance(exc, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
+        return HostUnreachable(f"Cannot reach {what} ({_short(str(exc))}). Is the API server running and the address right?")
+    if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError, socket.timeout, TimeoutError)):
+        return CommandTimeout(f"{what} did not answer in time. Is the API server overloaded or the network slow?")
+    if isinstance(exc, (urllib3.exceptions.ProtocolError, urllib3.exceptions.NewConnectionError, ConnectionError)):
+        return HostUnreachable(f"Cannot reach {what} ({_short(str(exc))}). Is the API server running and the address right?")
+    return None
+
+
+def _tls_error(text, what):
+    if "expired" in text:
+        return AuthFailed(f"The TLS certificate of {what} has expired (or the CA in the credential has). Renew it, then update the cluster's credential.")
+    return AuthFailed(f"The TLS certificate of {what} cannot be verified ({_short(text)}). Check the CA in the cluster's credential.")
+
+
+def _from_status(status, message, what):
+    if status == 401:
+        return AuthFailed(f"{what} refused the credentials (401 Unauthorized): the token or certificate is wrong or has expired. Update the cluster's credential.")
+    if status == 403:
+        if "exceeded quota" in message:
+            return QuotaExceeded(f"The namespace quota refused it: {message}. Lower the requests or ask for a larger quota.")
+        return PermissionRefused(f"{what} forbids it (403): {message}. The credential's account lacks this permission (RBAC).")
+    if status == 404:
+        return NotFound(f"Not found on {what}: {message}.")
+    if status == 409:
+        if "conflict" in message.lower() and "manager" in message.lower():
+            return Conflict(f"Another field manager owns these fields on {what}: {message}. Change them with the tool that owns them, or apply again with force to take them over.")
+        return Conflict(f"{what} refused the change (409 Conflict): {message}.")
+    if status == 422:
+        return ClusterApiError(f"{what} rejected the object as invalid (422): {message}.")
+    if status == 429:
+        return ClusterApiError(f"{what} is throttling requests (429): {message}. Try again in a moment.")
+    if status == 0:
+        return HostUnreachable(f"Cannot reach {what}: {message}.")
+    if status and status >= 500:
+        return ClusterApiError(f"{what} failed with HTTP {status}: {message}. The API server or an admission webhook is in trouble; try again, then check the control plane.")
+    return ClusterApiError(f"{what} answered HTTP {status}: {message}.")
+
+
+def _short(text):
+    for pattern in (r"\[SSL: [A-Z0-9_]+\] ([^(']+?)\s*\(_ssl", r"(Connection refused|Name or service not known|timed out|No route to host)"):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(1).strip()
+    return text[:300]
