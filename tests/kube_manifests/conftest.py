@@ -35,12 +35,18 @@ def manifest_set(cluster, namespace, sources, user=None):
 
 
 def run_kind(user, kind_name, target, **params):
-    """Start a job kind on `target` and run it in this process; the finished Job."""
+    """Run a job kind on `target` in this process (as the command does); the finished Job."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from panel.jobs.kinds import get_kind
     from panel.jobs.models import Job
     from panel.jobs.runner import execute
-    from panel.jobs.services import start_job
 
-    job = start_job(kind_name, params, user, target=target)
+    kind = get_kind(kind_name)
+    assert kind.allowed(user, target)
+    cleaned = kind.validate(params, context={"user": user, "target": target})
+    job = Job.objects.create(kind=kind.name, queue=kind.queue, params=cleaned, timeout=kind.timeout, user=user,
+                             target_type=ContentType.objects.get_for_model(target), target_id=str(target.pk), target_repr=str(target)[:200])
     execute(job.pk)
     job = Job.objects.get(pk=job.pk)
     return job
