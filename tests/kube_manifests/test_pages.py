@@ -1,0 +1,54 @@
+"""The Manifests and Isolated namespaces pages: access, forms, and the link on the cluster page."""
+
+import pytest
+
+from clusters.models import Cluster, IsolatedNamespaceRecord, ManifestSet
+from panel.jobs.models import Job
+from tests.fixtures.actors import logged_in
+
+
+@pytest.fixture
+def kube_cluster(db):
+    return Cluster.objects.create(name="kube", kind="kubernetes", endpoint="https://127.0.0.1:6443")
+
+
+def test_the_cluster_page_links_to_manifests_and_namespaces(kube_cluster, bob):
+    page = logged_in(bob).get(f"/inventory/clusters/{kube_cluster.pk}/").content.decode()
+    assert f"/inventory/clusters/{kube_cluster.pk}/manifests/" in page and f"/inventory/clusters/{kube_cluster.pk}/namespaces/" in page
+
+
+def test_an_operator_posts_manifests_and_gets_the_job_panel(kube_cluster, bob):
+    client = logged_in(bob)
+    response = client.post(f"/inventory/clusters/{kube_cluster.pk}/manifests/", {"namespace": "team", "manifests": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n", "action": "diff"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    job = Job.objects.get(kind="kube-manifests-diff")
+    assert 'id="manifest-job"' in response.content.decode() and f"/manifests/jobs/{job.pk}/" in response.content.decode()
+    assert ManifestSet.objects.get(pk=job.params["manifest_set"]).namespace == "team"
+    assert client.get(f"/inventory/clusters/{kube_cluster.pk}/manifests/jobs/{job.pk}/").status_code == 200
+
+
+def test_a_bad_form_says_what_is_wrong(kube_cluster, bob):
+    response = logged_in(bob).post(f"/inventory/clusters/{kube_cluster.pk}/manifests/", {"namespace": "Bad NS", "manifests": "", "action": "apply"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "lower-case letters" in text and "Paste manifests or choose files." in text
+    assert not Job.objects.exists()
+
+
+def test_students_and_no_role_cannot_open_the_pages(kube_cluster, sam, charlie):
+    for user in (sam, charlie):
+        client = logged_in(user)
+        assert client.get(f"/inventory/clusters/{kube_cluster.pk}/manifests/").status_code == 403
+        assert client.get(f"/inventory/clusters/{kube_cluster.pk}/namespaces/").status_code == 403
+
+
+def test_an_operator_creates_an_isolated_namespace_from_the_page(kube_cluster, bob, sam):
+    client = logged_in(bob)
+    response = client.post(f"/inventory/clusters/{kube_cluster.pk}/namespaces/", {"name": "sam-lab", "owner": "sam", "quota_pods": "5", "token_seconds": "3600"})
+    assert response.status_code == 302
+    record = IsolatedNamespaceRecord.objects.get(name="sam-lab")
+    assert record.owner == sam and record.quota == {"pods": "5"}
+    assert Job.objects.filter(kind="kube-isolated-namespace-create").count() == 1
+    page = client.get(f"/inventory/clusters/{kube_cluster.pk}/namespaces/").content.decode()
+    assert "sam-lab" in page
+    assert client.get(f"/inventory/isolated-namespaces/{record.pk}/kubeconfig/").status_code == 403
