@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .drivers.base import ClusterApiError, DriverError, NotFound
+from .drivers.base import DriverError, NotFound
 from .drivers.kubernetes import FIELD_MANAGER, api_errors, describe
 
 # Versions the API server stopped serving, and what replaces them (kind-specific where the
@@ -471,8 +471,3 @@ def apply_objects(api_client, objects, ctx=None, force=False):
             ctx.changed(f"{obj.label} {action}", host=obj.namespace or "(cluster)", task="apply")
             ctx.progress(index, len(objects))
     return applied
-
-
-def check_not_empty(objects):
-    if not objects:
-        raise ClusterApiError("No object to apply.")
