@@ -15,7 +15,7 @@ from panel.accounts.models import User
 from panel.jobs.models import Job, JobEvent
 from panel.jobs.services import start_job
 
-from .kube_api import MANIFEST_ACTIONS, MAX_MANIFEST_BYTES, IsolatedNamespaceSerializer, create_isolated, kube_cluster_or_404, known_namespaces, kubeconfig_download, start_manifest_job
+from .kube_manifest_api import MANIFEST_ACTIONS, MAX_MANIFEST_BYTES, IsolatedNamespaceSerializer, create_isolated, kube_cluster_or_404, known_namespaces, kubeconfig_download, start_manifest_job
 from .kube_records import IsolatedNamespaceRecord
 
 LOG_TAIL = 300
