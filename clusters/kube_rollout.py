@@ -18,7 +18,7 @@ from kubernetes import watch as kube_watch
 from kubernetes.client.rest import ApiException
 
 from .drivers.base import CommandTimeout, DriverError, NotFound
-from .drivers.kubernetes import QuotaExceeded, api_errors, describe
+from .drivers.kubernetes import CONNECT_TIMEOUT, QuotaExceeded, api_errors, describe
 
 # Pod waiting reasons that mean the rollout will not finish by itself.
 BAD_WAITING_REASONS = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "InvalidImageName",
@@ -194,13 +194,14 @@ class _Follower:
     def watch_slice(self, deployment, resource_version):
         """One watch request; returns (deployment, resourceVersion or None when expired, complete)."""
         watcher = kube_watch.Watch()
+        seconds = self.slice_seconds()
         try:
             with api_errors(self.what):
                 try:
                     for event in watcher.stream(
                         self.apps.list_namespaced_deployment, self.namespace,
                         field_selector=f"metadata.name={self.name}", resource_version=resource_version,
-                        timeout_seconds=self.slice_seconds(), allow_watch_bookmarks=True,
+                        timeout_seconds=seconds, allow_watch_bookmarks=True, _request_timeout=(CONNECT_TIMEOUT, seconds + 10),
                     ):
                         kind = event.get("type")
                         item = event.get("object")

@@ -29,7 +29,7 @@ from kubernetes import client as kube_client
 from kubernetes.client.rest import ApiException
 
 from clusters.drivers import kubernetes as driver
-from clusters.drivers.base import DriverError
+from clusters.drivers.base import DriverError, PermissionRefused
 from clusters.kube_rollout import RolloutFailed, follow_rollout
 
 from .. import kube_render
@@ -270,7 +270,11 @@ class KubernetesBackend(Backend):
                 if exc.status != 404:
                     raise
                 desired, rollout = 0, None
-        return observation_from_pods(service, rows, desired=desired, extra={"rollout": rollout, "events": self.events(service)})
+        try:
+            events = self.events(service)
+        except PermissionRefused:
+            events = []  # a credential may deploy without reading events: the page shows none
+        return observation_from_pods(service, rows, desired=desired, extra={"rollout": rollout, "events": events})
 
     def logs(self, service, tail=100, follow_seconds=0):
         pods = self.pods(service)

@@ -107,3 +107,46 @@ def deploy(service, user, **kwargs):
     from deployments import releases
 
     return releases.deploy(service, user, **kwargs)[1]
+
+
+def kubeconfig_cluster(kubeconfig_text, name=None):
+    """A saved kubernetes Cluster using this kubeconfig (for fault tests)."""
+    import uuid
+
+    from clusters.models import Cluster, Credential
+
+    suffix = name or uuid.uuid4().hex[:8]
+    credential = Credential(name=f"kc-{suffix}", kind="kubeconfig")
+    credential.set_secret({"kubeconfig": kubeconfig_text})
+    credential.save()
+    return Cluster.objects.create(name=f"kube-{suffix}", kind="kubernetes", credential=credential)
+
+
+def token_cluster(endpoint, token, ca_pem=None, namespace="default"):
+    import uuid
+
+    from clusters.models import Cluster, Credential
+
+    suffix = uuid.uuid4().hex[:8]
+    credential = Credential(name=f"tok-{suffix}", kind="kube-token")
+    credential.set_secret({"token": token, "ca_cert": ca_pem or ""})
+    credential.save()
+    return Cluster.objects.create(name=f"kube-{suffix}", kind="kubernetes", endpoint=endpoint, credential=credential, default_namespace=namespace)
+
+
+def with_token(kubeconfig_text, token):
+    """The same kubeconfig with another bearer token."""
+    import yaml
+
+    config = yaml.safe_load(kubeconfig_text)
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    return yaml.safe_dump(config)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
