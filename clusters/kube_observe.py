@@ -87,7 +87,7 @@ def pod_row(item):
         "name": meta.get("name", ""),
         "namespace": meta.get("namespace", ""),
         "state": state,
-        "health": "healthy" if ready else ("unhealthy" if waiting in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull") else "starting"),
+        "health": "terminating" if meta.get("deletionTimestamp") else "healthy" if ready else ("unhealthy" if waiting in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull") else "starting"),
         "status": unschedulable,
         "image": ((spec.get("containers") or [{}])[0]).get("image", ""),
         "release": labels.get(RELEASE_LABEL, ""),

@@ -341,6 +341,8 @@ class KubernetesBackend(Backend):
         with lock:
             for response in responses:
                 try:
+                    # shutdown() unblocks a read waiting in another thread; close() alone does not.
+                    response.shutdown()
                     response.close()
                 except Exception:  # noqa: BLE001
                     pass
