@@ -18,7 +18,7 @@ from kubernetes import watch as kube_watch
 from kubernetes.client.rest import ApiException
 
 from .drivers.base import CommandTimeout, DriverError, NotFound
-from .drivers.kubernetes import api_errors, describe
+from .drivers.kubernetes import CONNECT_TIMEOUT, QuotaExceeded, api_errors, describe
 
 # Pod waiting reasons that mean the rollout will not finish by itself.
 BAD_WAITING_REASONS = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "InvalidImageName",
@@ -52,6 +52,14 @@ def deadline_exceeded(deployment):
     for condition in (deployment.status.conditions if deployment.status else None) or []:
         if condition.type == "Progressing" and condition.status == "False" and condition.reason == "ProgressDeadlineExceeded":
             return condition.message or "ProgressDeadlineExceeded"
+    return None
+
+
+def replica_failure(deployment):
+    """The ReplicaFailure condition's message (pods refused: quota, admission), or None."""
+    for condition in (deployment.status.conditions if deployment.status else None) or []:
+        if condition.type == "ReplicaFailure" and condition.status == "True":
+            return condition.message or condition.reason or "ReplicaFailure"
     return None
 
 
@@ -129,6 +137,11 @@ class _Follower:
             problems = pod_problems(self.api_client, self.namespace, deployment)
             raise RolloutFailed(f"Deployment {self.namespace}/{self.name} exceeded its progress deadline (ProgressDeadlineExceeded: {message})"
                                 + (": " + "; ".join(problems) if problems else "") + ". The previous pods keep serving.")
+        refused = replica_failure(deployment)
+        if refused and (self.stuck_after is None or time.monotonic() - self.last_change >= min(self.stuck_after, 5)):
+            if "exceeded quota" in refused:
+                raise QuotaExceeded(f"Deployment {self.namespace}/{self.name} cannot create its pods: {refused}. Lower the service's resources or replicas, or ask for a larger quota.")
+            raise RolloutFailed(f"Deployment {self.namespace}/{self.name} cannot create its pods (ReplicaFailure): {refused}.")
         if self.stuck_after is not None and time.monotonic() - self.last_change >= self.stuck_after:
             problems = pod_problems(self.api_client, self.namespace, deployment)
             if problems:
@@ -181,13 +194,14 @@ class _Follower:
     def watch_slice(self, deployment, resource_version):
         """One watch request; returns (deployment, resourceVersion or None when expired, complete)."""
         watcher = kube_watch.Watch()
+        seconds = self.slice_seconds()
         try:
             with api_errors(self.what):
                 try:
                     for event in watcher.stream(
                         self.apps.list_namespaced_deployment, self.namespace,
                         field_selector=f"metadata.name={self.name}", resource_version=resource_version,
-                        timeout_seconds=self.slice_seconds(), allow_watch_bookmarks=True,
+                        timeout_seconds=seconds, allow_watch_bookmarks=True, _request_timeout=(CONNECT_TIMEOUT, seconds + 10),
                     ):
                         kind = event.get("type")
                         item = event.get("object")

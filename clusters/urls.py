@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import cluster_views, kube_manifest_views, views
+from . import cluster_views, kube_manifest_views, kube_views, views
 
 app_name = "clusters"
 
@@ -29,6 +29,8 @@ urlpatterns = [
     # clusters (Docker hosts and Swarms)
     path("clusters/", cluster_views.cluster_list, name="cluster_list"),
     path("clusters/new/", cluster_views.cluster_create, name="cluster_create"),
+    path("clusters/kubernetes/new/", kube_views.kube_cluster_create, name="kube_cluster_create"),
+    path("clusters/kubernetes/contexts/", kube_views.kube_contexts, name="kube_contexts"),
     path("clusters/<int:pk>/", cluster_views.cluster_detail, name="cluster_detail"),
     path("clusters/<int:pk>/edit/", cluster_views.cluster_edit, name="cluster_edit"),
     # Kubernetes manifests and isolated namespaces (before the generic cluster-job route)
