@@ -19,8 +19,7 @@ def wait_in_page(page, expression, timeout, message):
 def test_an_operator_diffs_applies_and_watches_the_rollout_live(live_server, page, artifacts, worker, bob, kube_target):
     text = "\n---\n".join(body for _name, body in api_poc_sources(kube_target))
     login(page, live_server, "bob", PASSWORD)
-    page.goto(f"{live_server.url}/inventory/clusters/{kube_target.cluster.pk}/")
-    page.click("#kube-manifests-link")
+    page.goto(f"{live_server.url}/inventory/clusters/{kube_target.cluster.pk}/manifests/")
     page.fill("#id_namespace", kube_target.namespace)
     page.fill("#id_manifests", text)
 
