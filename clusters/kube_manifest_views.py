@@ -94,6 +94,9 @@ def namespaces_page(request, pk):
     """The cluster's isolated namespaces, and a form to create one."""
     cluster = kube_cluster_or_404(request.user, pk)
     errors = {}
+    if request.method == "POST" and request.POST.get("refresh"):
+        job = start_job("kube-namespaces", {}, request.user, target=cluster)
+        return redirect("jobs:detail", job.pk)
     if request.method == "POST":
         quota = {key: request.POST.get(field, "").strip() for key, field in (("pods", "quota_pods"), ("requests.cpu", "quota_cpu"), ("requests.memory", "quota_memory")) if request.POST.get(field, "").strip()}
         data = {"name": request.POST.get("name", "").strip(), "owner": request.POST.get("owner", "").strip() or None, "quota": quota, "token_seconds": request.POST.get("token_seconds") or 3600}
@@ -107,7 +110,8 @@ def namespaces_page(request, pk):
         else:
             errors = serializer.errors
     records = IsolatedNamespaceRecord.objects.filter(cluster=cluster).exclude(state="deleted").select_related("owner")
-    context = {"cluster": cluster, "records": records, "errors": errors, "users": User.objects.filter(is_active=True).order_by("username"), "post": request.POST}
+    names, source, _job = known_namespaces(cluster)
+    context = {"cluster": cluster, "records": records, "errors": errors, "cluster_namespaces": names, "namespaces_source": source, "users": User.objects.filter(is_active=True).order_by("username"), "post": request.POST}
     return render(request, "clusters/kube_namespaces.html", context, status=400 if errors else 200)
 
 

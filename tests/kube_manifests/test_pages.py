@@ -58,3 +58,12 @@ def test_an_operator_creates_an_isolated_namespace_from_the_page(kube_cluster, b
     page = client.get(f"/inventory/clusters/{kube_cluster.pk}/namespaces/").content.decode()
     assert "sam-lab" in page
     assert client.get(f"/inventory/isolated-namespaces/{record.pk}/kubeconfig/").status_code == 403
+
+
+def test_the_namespaces_page_lists_the_observed_namespaces_and_reads_them_on_demand(kube_cluster, bob):
+    Cluster.objects.filter(pk=kube_cluster.pk).update(observed={"namespaces": [{"name": "default"}, {"name": "shop"}]})
+    client = logged_in(bob)
+    assert "default, shop" in client.get(f"/inventory/clusters/{kube_cluster.pk}/namespaces/").content.decode()
+    response = client.post(f"/inventory/clusters/{kube_cluster.pk}/namespaces/", {"refresh": "1"})
+    job = Job.objects.get(kind="kube-namespaces")
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
