@@ -127,7 +127,7 @@ def renew_token(api_client, name, *, token_seconds=3600, ctx=None) -> IsolatedNa
     return IsolatedNamespace(name=name, service_account=SERVICE_ACCOUNT, kubeconfig=kubeconfig, token_expires_at=expires_at)
 
 
-def delete_isolated_namespace(api_client, name, ctx=None, wait_seconds=60):
+def delete_isolated_namespace(api_client, name, ctx=None, wait_seconds=120):
     """Delete the namespace (and so everything in it); nothing to do when it is gone."""
     try:
         with api_errors(f"namespace {name} on {describe(api_client)}"):

@@ -67,3 +67,15 @@ def test_the_namespaces_page_lists_the_observed_namespaces_and_reads_them_on_dem
     response = client.post(f"/inventory/clusters/{kube_cluster.pk}/namespaces/", {"refresh": "1"})
     job = Job.objects.get(kind="kube-namespaces")
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+
+
+def test_uploaded_files_are_stored_with_their_names(kube_cluster, bob):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    files = [SimpleUploadedFile("app.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"), SimpleUploadedFile("hpa.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n")]
+    response = logged_in(bob).post(f"/inventory/clusters/{kube_cluster.pk}/manifests/", {"namespace": "team", "manifests": "", "action": "validate", "files": files})
+    job = Job.objects.get(kind="kube-manifests-validate")
+    assert response.status_code == 302 and response["Location"].endswith(f"/manifests/?job={job.pk}")
+    assert ManifestSet.objects.get(pk=job.params["manifest_set"]).source_names == ["app.yaml", "hpa.yaml"]
+    page = logged_in(bob).get(response["Location"]).content.decode()
+    assert 'id="manifest-job"' in page
