@@ -138,6 +138,8 @@ class ApplyManifests(ManifestJob):
         prepared = prepare(self, ctx, manifest_set)
         try:
             started = time.monotonic()
+            manifests.preflight(prepared.api_client, prepared.objects, force=force)
+            ctx.ok(f"server-side dry run of {len(prepared.objects)} object(s) passed", host=prepared.cluster.name, task="dry-run")
             ctx.progress(0, len(prepared.objects))
             applied = manifests.apply_objects(prepared.api_client, prepared.objects, ctx, force=force)
             ctx.ok(f"{len(applied)} object(s) applied in {time.monotonic() - started:.2f} s", host=prepared.cluster.name, task="apply")

@@ -459,6 +459,25 @@ def diff_objects(api_client, objects, ctx=None):
     return results
 
 
+def preflight(api_client, objects, force=False):
+    """Server-side dry run of every object before the first write, so that what only the API
+    server checks (invalid fields, field-manager conflicts, RBAC, quota, admission) refuses
+    the whole set instead of leaving it half applied. Raises ManifestInvalid."""
+    problems = []
+    created_namespaces = {obj.name for obj in objects if obj.kind == "Namespace" and obj.api_version == "v1"}
+    for obj in objects:
+        try:
+            apply_object(api_client, obj, dry_run=True, force=force)
+        except NotFound:
+            if obj.namespace in created_namespaces:
+                continue  # its namespace comes earlier in this very set
+            problems.append(f"{obj.where}: {obj.label}: namespace {obj.namespace!r} does not exist on the cluster; create it first or add a Namespace document.")
+        except DriverError as exc:
+            problems.append(f"{obj.where}: {exc}")
+    if problems:
+        raise ManifestInvalid(problems)
+
+
 def apply_objects(api_client, objects, ctx=None, force=False):
     """Apply each object (already validated) in order; [{kind, name, namespace, action}]."""
     applied = []

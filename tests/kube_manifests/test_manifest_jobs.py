@@ -106,3 +106,56 @@ def test_the_namespaces_job_lists_the_clusters_namespaces(kube_target, bob):
     job = run_kind(bob, "kube-namespaces", kube_target.cluster)
     assert job.status == "succeeded"
     assert kube_target.namespace in [row["name"] for row in job.result["namespaces"]]
+
+
+def test_what_only_the_server_refuses_stops_the_whole_set_before_any_write(kube_target, bob):
+    text = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: first}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: other}}
+    spec:
+      containers: [{name: app, image: "IMAGE"}]
+""".replace("IMAGE", kube_target.image("1"))
+    job = run_kind(bob, "kube-manifests-apply", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, kube_target.namespace, text).pk)
+    assert job.status == "failed"
+    assert "nothing was sent" in job.error and "Deployment/web" in job.error and "422" in job.error
+    names = [cm.metadata.name for cm in k8s.CoreV1Api(kube_target.api_client()).list_namespaced_config_map(kube_target.namespace).items]
+    assert "first" not in names
+
+
+def test_a_field_owned_by_another_manager_is_a_conflict_unless_forced(kube_target, bob):
+    import json
+
+    api_client = kube_target.api_client()
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared", "namespace": kube_target.namespace}, "data": {"mode": "theirs"}}
+    k8s.CoreV1Api(api_client).patch_namespaced_config_map("shared", kube_target.namespace, json.loads(json.dumps(body)), field_manager="someone-else", _content_type="application/apply-patch+yaml")
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {mode: ours}\n"
+    refused = run_kind(bob, "kube-manifests-apply", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, kube_target.namespace, text).pk)
+    assert refused.status == "failed" and "someone-else" in refused.error and "force" in refused.error
+    forced = run_kind(bob, "kube-manifests-apply", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, kube_target.namespace, text).pk, force=True)
+    assert forced.status == "succeeded", forced.error
+    assert k8s.CoreV1Api(api_client).read_namespaced_config_map("shared", kube_target.namespace).data == {"mode": "ours"}
+
+
+def test_a_set_may_create_the_namespace_it_applies_into(kube_target, bob):
+    namespace = f"{kube_target.namespace}-new"
+    text = f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}, labels: {{filrouge.test: 'true'}}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: inside}}\n"
+    core = k8s.CoreV1Api(kube_target.api_client())
+    try:
+        job = run_kind(bob, "kube-manifests-apply", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, namespace, text).pk)
+        assert job.status == "succeeded", job.error
+        assert [row["kind"] for row in job.result["applied"]] == ["Namespace", "ConfigMap"]
+        assert core.read_namespaced_config_map("inside", namespace).metadata.namespace == namespace
+    finally:
+        try:
+            core.delete_namespace(namespace)
+        except k8s.ApiException as err:
+            assert err.status == 404
