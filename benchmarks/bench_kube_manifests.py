@@ -3,7 +3,7 @@
 Against the Kubernetes stand-in (tests/kubeapi) over real HTTPS with the official client:
 validation costs the same few discovery requests whatever the number of objects (goal:
 independent of N), a dry-run diff two requests per object (read + dry-run apply), an
-apply one per object. Half the objects are ConfigMaps, half Deployments of 0 replicas
+apply one per object (plus one dry run per object first). Half the objects are ConfigMaps, half Deployments of 0 replicas
 (so that the stand-in's controllers, in this process, do not compete with the requests measured; rollouts are not timed here).
 
     .venv/bin/python benchmarks/bench_kube_manifests.py [N ...]
@@ -56,6 +56,8 @@ def main(sizes):
             rows.append((count, "validate (parse + discovery)", f"{seconds * 1000:.0f} ms", requests, discovery.requests))
             seconds, requests, diffs = requests_during(api, lambda: km.diff_objects(api_client, objects))
             rows.append((count, "dry-run diff (all created)", f"{seconds * 1000:.0f} ms", requests, "-"))
+            seconds, requests, _ = requests_during(api, lambda: km.preflight(api_client, objects))
+            rows.append((count, "apply's preflight dry run", f"{seconds * 1000:.0f} ms", requests, "-"))
             seconds, requests, applied = requests_during(api, lambda: km.apply_objects(api_client, objects))
             rows.append((count, "apply (server-side)", f"{seconds * 1000:.0f} ms", requests, "-"))
             seconds, requests, diffs = requests_during(api, lambda: km.diff_objects(api_client, objects))
