@@ -8,6 +8,7 @@ then follows each Deployment's rollout to the end, its progress live in the job 
 """
 
 import time
+from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -59,17 +60,19 @@ class ManifestJob(KubeClusterJob):
         return f"manifest set #{params.get('manifest_set')}"
 
 
-def _validate(api_client, objects, namespace):
-    discovery = manifests.Discovery(api_client)
-    return manifests.validate(objects, discovery, namespace), discovery
+@dataclass
+class Prepared:
+    """A manifest set parsed and validated against the cluster, and the open client."""
 
-
-class _Prepared:
-    def __init__(self, cluster, api_client, objects, discovery, stored):
-        self.cluster, self.api_client, self.objects, self.discovery, self.stored = cluster, api_client, objects, discovery, stored
+    cluster: Cluster
+    api_client: object
+    objects: list
+    discovery: manifests.Discovery
+    stored: ManifestSet
 
 
 def prepare(kind, ctx, manifest_set):
+    """Parse, register the Secrets' values, validate against discovery. Nothing is written."""
     cluster = kind.cluster(ctx)
     stored = ManifestSet.objects.get(pk=manifest_set)
     sources = stored.get_sources()
@@ -79,11 +82,16 @@ def prepare(kind, ctx, manifest_set):
         ctx.add_secret(value)
     ctx.line(f"{len(objects)} object(s) parsed", host=cluster.name, task="parse")
     api_client = driver.connect(cluster, ctx)
-    objects, discovery = _validate(api_client, objects, stored.namespace)
+    try:
+        discovery = manifests.Discovery(api_client)
+        objects = manifests.validate(objects, discovery, stored.namespace)
+    except Exception:
+        api_client.close()
+        raise
     for obj in objects:
         ctx.ok(f"{obj.label} ({obj.api_version}) valid{'' if obj.namespaced else ', cluster-scoped'}", host=obj.namespace or "(cluster)", task="validate")
     ctx.line(f"validated against the cluster's discovery with {discovery.requests} request(s)", host=cluster.name, task="validate")
-    return _Prepared(cluster, api_client, objects, discovery, stored)
+    return Prepared(cluster, api_client, objects, discovery, stored)
 
 
 @register
