@@ -9,6 +9,7 @@ namespace's owner or an admin.
 import yaml
 from django.db import transaction
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -70,9 +71,9 @@ class ManifestRequestSerializer(serializers.Serializer):
         if data.get("manifests"):
             sources.insert(0, ("pasted.yaml", data["manifests"]))
         if not sources:
-            raise serializers.ValidationError({"manifests": ["Give the manifests (YAML text) or files."]})
+            raise serializers.ValidationError({"manifests": [_("Give the manifests (YAML text) or files.")]})
         if sum(len(text) for _name, text in sources) > MAX_MANIFEST_BYTES:
-            raise serializers.ValidationError({"manifests": ["The manifests are larger than 2 MB."]})
+            raise serializers.ValidationError({"manifests": [_("The manifests are larger than 2 MB.")]})
         data["sources"] = sources
         return data
 
@@ -115,7 +116,7 @@ class ClusterManifests(APIView):
     def post(self, request, pk, action):
         cluster = kube_cluster_or_404(request.user, pk)
         if action not in MANIFEST_ACTIONS:
-            return Response({"detail": f"No manifests action {action!r}; use validate, diff or apply."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("No manifests action %(action)r; use validate, diff or apply.") % {"action": action}}, status=status.HTTP_404_NOT_FOUND)
         body = ManifestRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -139,12 +140,12 @@ class IsolatedNamespaceSerializer(serializers.ModelSerializer):
 
     def validate_quota(self, value):
         if not isinstance(value, dict) or not all(isinstance(v, (str, int)) for v in value.values()):
-            raise serializers.ValidationError("A mapping of resource name to quantity, e.g. {\"pods\": \"10\", \"requests.cpu\": \"2\"}.")
+            raise serializers.ValidationError(_("A mapping of resource name to quantity, e.g. {\"pods\": \"10\", \"requests.cpu\": \"2\"}."))
         return {key: str(item) for key, item in value.items()}
 
     def validate_labels(self, value):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise serializers.ValidationError("A mapping of label name to string value.")
+            raise serializers.ValidationError(_("A mapping of label name to string value."))
         return value
 
 
@@ -174,7 +175,8 @@ def create_isolated(user, cluster, data):
     with transaction.atomic():
         existing = IsolatedNamespaceRecord.objects.filter(cluster=cluster, name=data["name"]).first()
         if existing is not None and existing.state != IsolatedNamespaceState.DELETED:
-            return Response({"name": [f"{data['name']} is already an isolated namespace on {cluster.name} ({existing.get_state_display()})."]}, status=status.HTTP_409_CONFLICT)
+            message = _("%(name)s is already an isolated namespace on %(cluster)s (%(state)s).") % {"name": data["name"], "cluster": cluster.name, "state": existing.get_state_display()}
+            return Response({"name": [message]}, status=status.HTTP_409_CONFLICT)
         record_obj = existing or IsolatedNamespaceRecord(cluster=cluster, name=data["name"])
         for field in ("owner", "labels", "quota", "limits", "token_seconds"):
             if field in data:
@@ -199,7 +201,7 @@ class IsolatedNamespaceDetail(APIView):
     def delete(self, request, pk):
         record_obj = get_visible_or_404(IsolatedNamespaceRecord, request.user, pk=pk)
         if not request.user.is_operator:
-            raise PermissionDenied("Only operators delete isolated namespaces.")
+            raise PermissionDenied(_("Only operators delete isolated namespaces."))
         job = start_job("kube-isolated-namespace-delete", {}, request.user, target=record_obj)
         return _job_response(record_obj, job)
 
@@ -225,9 +227,9 @@ class IsolatedNamespaceKubeconfig(APIView):
 
 def kubeconfig_download(request, record_obj):
     if not record_obj.can_download(request.user):
-        raise PermissionDenied("Only the namespace's owner or an admin may download its kubeconfig.")
+        raise PermissionDenied(_("Only the namespace's owner or an admin may download its kubeconfig."))
     if not record_obj.token_valid:
-        return Response({"detail": "No valid token: renew it first."}, status=status.HTTP_409_CONFLICT)
+        return Response({"detail": _("No valid token: renew it first.")}, status=status.HTTP_409_CONFLICT)
     record(Action.OTHER, record_obj, message=f"Kubeconfig of isolated namespace {record_obj.name} downloaded", user=request.user)
     response = HttpResponse(yaml.safe_dump(record_obj.get_kubeconfig(), sort_keys=False), content_type="application/yaml")
     response["Content-Disposition"] = f'attachment; filename="{record_obj.name}.kubeconfig.yaml"'

@@ -79,3 +79,20 @@ def test_uploaded_files_are_stored_with_their_names(kube_cluster, bob):
     assert ManifestSet.objects.get(pk=job.params["manifest_set"]).source_names == ["app.yaml", "hpa.yaml"]
     page = logged_in(bob).get(response["Location"]).content.decode()
     assert 'id="manifest-job"' in page
+
+
+def test_the_owner_downloads_the_kubeconfig_from_the_page_and_it_is_audited(kube_cluster, sam, dave):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from panel.audit.models import AuditEvent
+
+    record = IsolatedNamespaceRecord(cluster=kube_cluster, name="sam-lab", owner=sam, state="ready", token_expires_at=timezone.now() + timedelta(hours=1))
+    record.set_kubeconfig({"apiVersion": "v1", "kind": "Config", "users": [{"name": "u", "user": {"token": "tok-page"}}]})
+    record.save()
+    response = logged_in(sam).get(f"/inventory/isolated-namespaces/{record.pk}/kubeconfig/")
+    assert response.status_code == 200 and b"tok-page" in response.content
+    assert response["Content-Disposition"] == 'attachment; filename="sam-lab.kubeconfig.yaml"'
+    assert AuditEvent.objects.filter(username="sam", object_id=str(record.pk)).exists()
+    assert logged_in(dave).get(f"/inventory/isolated-namespaces/{record.pk}/kubeconfig/").status_code == 404
