@@ -47,6 +47,10 @@ def cluster_create(request):
 @role_required("is_operator")
 def cluster_edit(request, pk):
     cluster = get_visible_or_404(Cluster, request.user, pk=pk)
+    if cluster.kind == "kubernetes":
+        from .kube_views import kube_cluster_edit
+
+        return kube_cluster_edit(request, cluster)
     form = ClusterForm(request.POST or None, instance=cluster)
     if request.method == "POST" and form.is_valid():
         form.save()

@@ -64,3 +64,48 @@ class KubeClusterForm(forms.Form):
                 for message in messages:
                     self.add_error(target, message)
             return None
+
+
+class KubeClusterEditForm(forms.ModelForm):
+    """Rename, choose another context of the stored kubeconfig, or move the token's API URL.
+    The secret itself is changed on the credential's own page."""
+
+    allow_insecure_http = forms.BooleanField(label=_("Allow an insecure http:// API URL (local test clusters only)"), required=False)
+
+    class Meta:
+        from .models import Cluster
+
+        model = Cluster
+        fields = ["name", "context", "endpoint", "default_namespace"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        credential = self.instance.credential
+        self.kind = credential.kind if credential else ""
+        if self.kind == "kubeconfig":
+            contexts = (credential.public or {}).get("contexts") or []
+            self.fields["context"].widget = forms.Select(choices=[("", _("(its current context)"))] + [(name, name) for name in contexts])
+            del self.fields["endpoint"]
+        else:
+            del self.fields["context"]
+            self.fields["endpoint"].required = True
+
+    def clean_context(self):
+        context = self.cleaned_data.get("context", "")
+        contexts = (self.instance.credential.public or {}).get("contexts") or []
+        if context and context not in contexts:
+            raise ValidationError(_("The kubeconfig has no context %(context)r; it has: %(names)s.") % {"context": context, "names": ", ".join(contexts)})
+        return context
+
+    def clean(self):
+        from .kube_cluster_input import check_api_url
+
+        data = super().clean()
+        if self.kind != "kubeconfig" and data.get("endpoint"):
+            try:
+                check_api_url(data["endpoint"], data.get("allow_insecure_http"), "endpoint")
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    for message in messages:
+                        self.add_error(field, message)
+        return data

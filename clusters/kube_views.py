@@ -14,7 +14,7 @@ from panel.jobs.models import Job
 from panel.jobs.services import start_job
 
 from .kube_cluster_input import kubeconfig_contexts, parse_kubeconfig_text
-from .kube_forms import KubeClusterForm
+from .kube_forms import KubeClusterEditForm, KubeClusterForm
 
 JOB_KINDS = {"test": "kube-connect-test", "probe": "kube-observe"}
 
@@ -67,3 +67,13 @@ def kube_cluster_detail(request, cluster):
     context["jobs"] = Job.objects.for_target(cluster).select_related("user")[:10]
     context["services"] = cluster.services.all()
     return render(request, "clusters/kube_cluster_detail.html", context)
+
+
+def kube_cluster_edit(request, cluster):
+    """Called by cluster_views.cluster_edit for clusters of kind kubernetes."""
+    form = KubeClusterEditForm(request.POST or None, instance=cluster)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Cluster saved."))
+        return redirect("clusters:cluster_detail", cluster.pk)
+    return render(request, "clusters/cluster_form.html", {"form": form, "cluster": cluster}, status=400 if form.errors else 200)

@@ -151,3 +151,16 @@ def test_the_cluster_page_shows_the_observed_state_and_its_age(bob, kube_target)
     assert 'id="cluster-state"' in poll.content.decode() and "<html" not in poll.content.decode()
     kubeconfig_token = yaml.safe_load(kube_target.kubeconfig_text)["users"][0]["user"]["token"]
     assert kubeconfig_token not in text
+
+
+def test_bob_switches_to_another_context_of_the_stored_kubeconfig(bob):
+    client = logged_in(bob)
+    add(client, name="prod", kubeconfig=TWO_CONTEXTS, context="prod-admin")
+    cluster = Cluster.objects.get(name="prod")
+    page = client.get(reverse("clusters:cluster_edit", args=[cluster.pk]))
+    assert page.status_code == 200 and "lab-admin" in page.content.decode() and "very-secret-token-value" not in page.content.decode()
+    refused = client.post(reverse("clusters:cluster_edit", args=[cluster.pk]), {"name": "prod", "context": "nope", "default_namespace": "shop"})
+    assert refused.status_code == 400
+    saved = client.post(reverse("clusters:cluster_edit", args=[cluster.pk]), {"name": "prod", "context": "lab-admin", "default_namespace": "shop"})
+    assert saved.status_code == 302
+    assert Cluster.objects.get(pk=cluster.pk).context == "lab-admin"
