@@ -90,11 +90,18 @@ def start_manifest_job(user, cluster, action, namespace, sources, force=False, r
         return start_job(MANIFEST_ACTIONS[action], params, user, target=cluster)
 
 
+class NamespaceListSerializer(serializers.Serializer):
+    namespaces = serializers.ListField(child=serializers.CharField())
+    source = serializers.ChoiceField(choices=["observed", "job", "none"])
+    job = serializers.IntegerField(allow_null=True)
+
+
 class ClusterNamespaces(APIView):
     """GET: the cluster's namespaces as last seen. POST: read them now (202, the job)."""
 
     permission_classes = OPERATORS
 
+    @extend_schema(responses={200: NamespaceListSerializer})
     def get(self, request, pk):
         cluster = kube_cluster_or_404(request.user, pk)
         names, source, job_id = known_namespaces(cluster)
@@ -158,6 +165,7 @@ class IsolatedNamespaceListCreate(APIView):
 
     permission_classes = OPERATORS
 
+    @extend_schema(responses={200: IsolatedNamespaceSerializer(many=True)})
     def get(self, request, pk):
         cluster = kube_cluster_or_404(request.user, pk)
         rows = IsolatedNamespaceRecord.objects.visible_to(request.user).filter(cluster=cluster).select_related("cluster", "owner")
@@ -193,6 +201,7 @@ def create_isolated(user, cluster, data):
 class IsolatedNamespaceDetail(APIView):
     """GET one isolated namespace (its owner or an operator). DELETE: remove it from the cluster (202)."""
 
+    @extend_schema(responses={200: IsolatedNamespaceSerializer})
     def get(self, request, pk):
         record_obj = get_visible_or_404(IsolatedNamespaceRecord, request.user, pk=pk)
         return Response(IsolatedNamespaceSerializer(record_obj).data)
