@@ -9,18 +9,22 @@ then follows each Deployment's rollout to the end, its progress live in the job 
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from panel.jobs.errors import JobFailed
 from panel.jobs.kinds import JobKind, register
+from panel.jobs.periodic import every
 
 from . import kube_manifests as manifests
 from .drivers import kubernetes as driver
 from .models import Cluster, ManifestSet
 
 ROLLOUT_TIMEOUT = 600
+# Manifest text may hold Secrets: keep it only as long as someone may look at or retry the job.
+MANIFEST_SET_RETENTION = timedelta(days=7)
 
 
 class KubeClusterJob(JobKind):
@@ -184,3 +188,18 @@ class ListNamespaces(KubeClusterJob):
         ]
         ctx.ok(f"{len(rows)} namespace(s)", host=cluster.name, task="namespaces")
         return {"namespaces": rows}
+
+
+@every(3600, queue="low", timeout=300)
+def purge_old_manifest_sets(now=None):
+    """Delete stored manifest sets older than MANIFEST_SET_RETENTION that no queued or
+    running job still needs (their jobs keep their lines and results)."""
+    from django.utils import timezone
+
+    from panel.jobs.models import Job
+
+    cutoff = (now or timezone.now()) - MANIFEST_SET_RETENTION
+    kinds = ("kube-manifests-validate", "kube-manifests-diff", "kube-manifests-apply")
+    in_use = {job.params.get("manifest_set") for job in Job.objects.active().filter(kind__in=kinds).only("params")}
+    deleted, _by_model = ManifestSet.objects.filter(created_at__lt=cutoff).exclude(pk__in=[pk for pk in in_use if pk]).delete()
+    return {"deleted": deleted}
