@@ -240,6 +240,12 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"bearerAuth": []}],
 }
+# Teaching lab: every object a lab environment creates carries filrouge.lab=<LABS_INSTANCE>,
+# so one panel (or one test run) only ever sweeps its own.
+LABS_INSTANCE = os.environ.get("FILROUGE_LABS_INSTANCE", "filrouge")
+LABS_PORT_RANGE = tuple(int(p) for p in os.environ.get("FILROUGE_LABS_PORT_RANGE", "20000-29999").split("-", 1))
+LABS_EXPIRY_SWEEP_INTERVAL = float(os.environ.get("FILROUGE_LABS_EXPIRY_SWEEP_INTERVAL", 20))
+
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
