@@ -71,7 +71,9 @@ class ClusterDetail(generics.RetrieveUpdateAPIView):
 
 
 class ClusterJob(APIView):
-    """POST /api/clusters/<id>/test/ or /probe/: start the connect test or a probe (202, the job)."""
+    """POST /api/clusters/<id>/test/ or /probe/: start the connect test or a probe (202, the job).
+
+    On a Kubernetes cluster they are kube-connect-test and kube-observe."""
 
     permission_classes = OPERATORS
     kinds = {"test": "engine-connect-test", "probe": "engine-probe"}
@@ -79,9 +81,12 @@ class ClusterJob(APIView):
     @extend_schema(request=None, responses={202: JobSerializer})
     def post(self, request, pk, action):
         cluster = get_visible_or_404(Cluster, request.user, pk=pk)
-        if action not in self.kinds or cluster.kind not in ("docker", "swarm"):
+        kinds = self.kinds if cluster.kind in ("docker", "swarm") else {}
+        if cluster.kind == "kubernetes":
+            from .kube_views import JOB_KINDS as kinds
+        if action not in kinds:
             return Response({"detail": f"No {action!r} action for a {cluster.kind} cluster."}, status=status.HTTP_404_NOT_FOUND)
-        job = start_job(self.kinds[action], {}, request.user, target=cluster)
+        job = start_job(kinds[action], {}, request.user, target=cluster)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -47,6 +47,10 @@ def cluster_create(request):
 @role_required("is_operator")
 def cluster_edit(request, pk):
     cluster = get_visible_or_404(Cluster, request.user, pk=pk)
+    if cluster.kind == "kubernetes":
+        from .kube_views import kube_cluster_edit
+
+        return kube_cluster_edit(request, cluster)
     form = ClusterForm(request.POST or None, instance=cluster)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -61,6 +65,10 @@ def cluster_edit(request, pk):
 def cluster_detail(request, pk):
     """The page, or for htmx polls only its live state (the same partial)."""
     cluster = get_visible_or_404(Cluster, request.user, pk=pk)
+    if cluster.kind == "kubernetes":
+        from .kube_views import kube_cluster_detail
+
+        return kube_cluster_detail(request, cluster)
     context = _state_context(cluster)
     if request.htmx:
         return render(request, "clusters/cluster_state.html", context)
@@ -92,7 +100,11 @@ def _state_context(cluster):
 def cluster_job(request, pk, action):
     cluster = get_visible_or_404(Cluster, request.user, pk=pk)
     kinds = {"test": "engine-connect-test", "probe": "engine-probe"}
-    if action not in kinds or cluster.kind not in ENGINE_KINDS:
+    if cluster.kind == "kubernetes":
+        from .kube_views import JOB_KINDS as kinds
+    elif cluster.kind not in ENGINE_KINDS:
+        kinds = {}
+    if action not in kinds:
         raise PermissionDenied(_("This action is not available for this cluster."))
     job = start_job(kinds[action], {}, request.user, target=cluster)
     return redirect("jobs:detail", job.pk)

@@ -206,6 +206,22 @@ class Stats(ServiceJob):
         return {"containers": len(rows)}
 
 
+@register
+class Observe(ServiceJob):
+    """Read the service's replicas (and, on Kubernetes, its events) now and keep them on the service."""
+
+    name = "service-observe"
+    label = _("Observe")
+    timeout = 120
+
+    def run(self, ctx):
+        service = self.service(ctx)
+        with backend_for(service.cluster, ctx) as backend:
+            observation = store_observation(service, backend)
+        ctx.ok(f"{observation.healthy}/{observation.desired} healthy, {observation.running} running", task="observe")
+        return {"desired": observation.desired, "running": observation.running, "healthy": observation.healthy}
+
+
 class StackParams(serializers.Serializer):
     project = serializers.CharField(max_length=63)
 

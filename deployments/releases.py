@@ -71,7 +71,7 @@ def rollback(service, user, revision):
 
 def act(service, user, kind, params=None):
     """Start scale / restart / stop / remove / logs / stats on a service."""
-    if kind not in ("service-logs", "service-stats"):
+    if kind not in ("service-logs", "service-stats", "service-observe"):
         ensure_idle(service)
     return start_job(kind, params or {}, user, target=service)
 

@@ -22,7 +22,7 @@ from .compose import ComposeError, apply_plan, parse_compose
 from .forms import ComposeImportForm, DeployForm, LogsForm, ScaleForm, ServiceForm
 from .models import Service
 
-ACTIONS = {"restart": "service-restart", "stop": "service-stop", "remove": "service-remove", "stats": "service-stats"}
+ACTIONS = {"restart": "service-restart", "stop": "service-stop", "remove": "service-remove", "stats": "service-stats", "observe": "service-observe"}
 
 
 @login_required

@@ -6,7 +6,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clusters import api as clusters_api
 from clusters import cluster_api
+from clusters import kube_api as clusters_kube_api
+from clusters import kube_manifest_api
 from deployments import api as deployments_api
+from deployments import service_state_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api
@@ -29,6 +32,13 @@ urlpatterns = [
     path("clusters/", cluster_api.ClusterListCreate.as_view(), name="api-clusters"),
     path("clusters/<int:pk>/", cluster_api.ClusterDetail.as_view(), name="api-cluster"),
     path("clusters/<int:pk>/nodes/<str:node>/availability/", cluster_api.NodeAvailability.as_view(), name="api-cluster-node-availability"),
+    # Kubernetes namespaces, manifests and isolated namespaces (before the generic cluster-job route)
+    path("clusters/<int:pk>/namespaces/", kube_manifest_api.ClusterNamespaces.as_view(), name="api-cluster-namespaces"),
+    path("clusters/<int:pk>/manifests/<slug:action>/", kube_manifest_api.ClusterManifests.as_view(), name="api-cluster-manifests"),
+    path("clusters/<int:pk>/isolated-namespaces/", kube_manifest_api.IsolatedNamespaceListCreate.as_view(), name="api-cluster-isolated-namespaces"),
+    path("isolated-namespaces/<int:pk>/", kube_manifest_api.IsolatedNamespaceDetail.as_view(), name="api-isolated-namespace"),
+    path("isolated-namespaces/<int:pk>/renew/", kube_manifest_api.IsolatedNamespaceRenew.as_view(), name="api-isolated-namespace-renew"),
+    path("isolated-namespaces/<int:pk>/kubeconfig/", kube_manifest_api.IsolatedNamespaceKubeconfig.as_view(), name="api-isolated-namespace-kubeconfig"),
     path("clusters/<int:pk>/<slug:action>/", cluster_api.ClusterJob.as_view(), name="api-cluster-job"),
     # services and releases
     path("services/", deployments_api.ServiceListCreate.as_view(), name="api-services"),
@@ -53,4 +63,10 @@ urlpatterns = [
     path("inventory/ansible/", clusters_api.AnsibleDynamicInventory.as_view(), name="api-inventory-ansible"),
     path("recipes/", clusters_api.RecipeList.as_view(), name="api-recipes"),
     path("recipe-runs/", clusters_api.RecipeRunStart.as_view(), name="api-recipe-runs"),
+    # Kubernetes clusters, and what runs of a service (pods, events, logs)
+    path("clusters/kubernetes/", clusters_kube_api.KubeClusterCreate.as_view(), name="api-clusters-kubernetes"),
+    path("services/<int:pk>/pods/", service_state_api.ServicePods.as_view(), name="api-service-pods"),
+    path("services/<int:pk>/events/", service_state_api.ServiceEvents.as_view(), name="api-service-events"),
+    path("services/<int:pk>/logs/", service_state_api.ServiceLogs.as_view(), name="api-service-logs"),
+    path("services/<int:pk>/observe/", service_state_api.ServiceObserve.as_view(), name="api-service-observe"),
 ]

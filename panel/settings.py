@@ -262,3 +262,6 @@ LOGGING = {
         "paramiko": {"level": "WARNING"},
     },
 }
+
+# Kubernetes API: seconds to wait for one answer (watches and log follows ask for less).
+KUBE_READ_TIMEOUT = float(os.environ.get("FILROUGE_KUBE_READ_TIMEOUT", 60))

@@ -118,9 +118,29 @@ def connect_kubeconfig(kubeconfig, context=None, ctx=None):
     # One answer per request: a failing API is reported, not retried three times in silence.
     configuration.retries = False
     api_client = kube_client.ApiClient(configuration)
-    api_client.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
-    api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
+    from django.conf import settings
+
+    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=getattr(settings, "KUBE_READ_TIMEOUT", READ_TIMEOUT))
+    pool = api_client.rest_client.pool_manager
+    pool.connection_pool_kw["timeout"] = timeout
+    pool.connection_pool_kw["retries"] = False
+    if type(pool) is urllib3.PoolManager:
+        # The client passes timeout=None on every request without _request_timeout, which
+        # urllib3 reads as "no timeout": a pool that fills in ours keeps a stuck API bounded.
+        bounded = _BoundedPoolManager(**pool.connection_pool_kw)
+        bounded.default_timeout = timeout
+        api_client.rest_client.pool_manager = bounded
+        pool.clear()
     return api_client
+
+
+class _BoundedPoolManager(urllib3.PoolManager):
+    default_timeout = None
+
+    def urlopen(self, method, url, redirect=True, **kw):
+        if kw.get("timeout") is None and self.default_timeout is not None:
+            kw["timeout"] = self.default_timeout
+        return super().urlopen(method, url, redirect=redirect, **kw)
 
 
 def connect(cluster, ctx=None):
@@ -208,7 +228,8 @@ def _from_status(status, message, what):
     if status == 404:
         return NotFound(f"Not found on {what}: {message}.")
     if status == 409:
-        if "conflict" in message.lower() and "manager" in message.lower():
+        # Server-side apply: 'Apply failed with 1 conflict: conflict with "helm" using apps/v1: .spec.replicas'
+        if "conflict with" in message.lower() or "manager" in message.lower():
             return Conflict(f"Another field manager owns these fields on {what}: {message}. Change them with the tool that owns them, or apply again with force to take them over.")
         return Conflict(f"{what} refused the change (409 Conflict): {message}.")
     if status == 422:
