@@ -48,12 +48,17 @@ def may_act_on(user, environment, teachers_only=False):
     return not teachers_only and environment.owner_id == user.pk
 
 
+def is_secret_key(key):
+    key = str(key).lower()
+    return key in SECRET_KEYS or any(word in key for word in ("token", "password", "secret", "private"))
+
+
 def register_secrets(ctx, access):
     """Whatever in the access dict could let someone in never reaches a job line."""
     for key, value in (access or {}).items():
         if isinstance(value, dict):
             register_secrets(ctx, value)
-        elif isinstance(value, str) and (key in SECRET_KEYS or "token" in key or "password" in key) and len(value) >= 6:
+        elif isinstance(value, str) and is_secret_key(key) and len(value) >= 6:
             ctx.add_secret(value)
 
 
