@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from clusters import api as clusters_api
 from clusters import cluster_api
 from deployments import api as deployments_api
+from labs import compose_api as labs_compose_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api
@@ -53,4 +54,6 @@ urlpatterns = [
     path("inventory/ansible/", clusters_api.AnsibleDynamicInventory.as_view(), name="api-inventory-ansible"),
     path("recipes/", clusters_api.RecipeList.as_view(), name="api-recipes"),
     path("recipe-runs/", clusters_api.RecipeRunStart.as_view(), name="api-recipe-runs"),
+    # teaching lab on Docker: a student's compose file for their environment
+    path("labs/environments/<int:pk>/compose/", labs_compose_api.EnvironmentCompose.as_view(), name="api-lab-environment-compose"),
 ]

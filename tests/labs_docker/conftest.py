@@ -105,3 +105,49 @@ def job_of(kind):
 
 
 __all__ = ["SimpleNamespace", "labelled", "nothing_left", "job_of"]
+
+
+@pytest.fixture
+def ready_environment(make_environment, ctx):
+    """An environment launched by the provider itself (network, ports, lab image), marked ready."""
+    from labs.lab_images import BUSYBOX_IMAGE
+    from labs.providers import provider_for
+
+    def make(owner):
+        environment = make_environment(owner)
+        exercise = environment.exercise
+        if BUSYBOX_IMAGE not in (exercise.start or {}).get("images", []):
+            exercise.start = {**exercise.start, "images": [BUSYBOX_IMAGE]}
+            exercise.save(update_fields=["start"])
+        environment.access = provider_for(environment, ctx).create()
+        environment.state = EnvironmentState.READY
+        environment.ready_at = timezone.now()
+        environment.save()
+        return environment
+
+    return make
+
+
+def run_job_now(user, kind_name, target, **params):
+    """Start a job as a view would (validation, permission) and run it in this process; the finished Job."""
+    from panel.jobs.kinds import get_kind
+    from panel.jobs.runner import execute
+
+    kind = get_kind(kind_name)
+    assert kind.allowed(user, target)
+    cleaned = kind.validate(params, context={"user": user, "target": target})
+    from django.contrib.contenttypes.models import ContentType
+
+    job = Job.objects.create(
+        kind=kind.name, queue=kind.queue, params=cleaned, timeout=kind.timeout, user=user,
+        target_type=ContentType.objects.get_for_model(target), target_id=str(target.pk), target_repr=str(target),
+    )
+    execute(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def job_text(job):
+    from panel.jobs.models import JobEvent
+
+    return "\n".join(f"{e.task}: {e.outcome} {e.text}" for e in JobEvent.objects.filter(job=job).order_by("seq"))
