@@ -21,3 +21,8 @@ urlpatterns = [
     path("environments/<int:pk>/<slug:action>/", views.environment_action, name="environment_action"),
     path("attempts/<int:pk>/", views.attempt_detail, name="attempt_detail"),
 ]
+
+# Docker lab: submit a compose file to one's environment (labs/compose_views.py).
+from .compose_urls import urlpatterns as compose_urlpatterns  # noqa: E402
+
+urlpatterns += compose_urlpatterns

@@ -8,6 +8,7 @@ from clusters import api as clusters_api
 from clusters import cluster_api
 from deployments import api as deployments_api
 from labs import api as labs_api
+from labs import compose_api as labs_compose_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api
@@ -68,4 +69,6 @@ urlpatterns = [
     path("labs/environments/<int:pk>/<slug:action>/", labs_api.EnvironmentAction.as_view(), name="api-labs-environment-action"),
     path("labs/attempts/", labs_api.AttemptList.as_view(), name="api-labs-attempts"),
     path("labs/attempts/<int:pk>/", labs_api.AttemptDetail.as_view(), name="api-labs-attempt"),
+    # teaching lab on Docker: a student's compose file for their environment
+    path("labs/environments/<int:pk>/compose/", labs_compose_api.EnvironmentCompose.as_view(), name="api-lab-environment-compose"),
 ]
