@@ -25,4 +25,5 @@ urlpatterns = [
 # Docker lab: submit a compose file to one's environment (labs/compose_views.py).
 from .compose_urls import urlpatterns as compose_urlpatterns  # noqa: E402
 
-urlpatterns += compose_urlpatterns
+# First, so that environments/<pk>/compose/ is not taken for an environment action.
+urlpatterns = compose_urlpatterns + urlpatterns
