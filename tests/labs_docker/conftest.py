@@ -110,15 +110,10 @@ __all__ = ["SimpleNamespace", "labelled", "nothing_left", "job_of"]
 @pytest.fixture
 def ready_environment(make_environment, ctx):
     """An environment launched by the provider itself (network, ports, lab image), marked ready."""
-    from labs.lab_images import BUSYBOX_IMAGE
     from labs.providers import provider_for
 
     def make(owner):
         environment = make_environment(owner)
-        exercise = environment.exercise
-        if BUSYBOX_IMAGE not in (exercise.start or {}).get("images", []):
-            exercise.start = {**exercise.start, "images": [BUSYBOX_IMAGE]}
-            exercise.save(update_fields=["start"])
         environment.access = provider_for(environment, ctx).create()
         environment.state = EnvironmentState.READY
         environment.ready_at = timezone.now()
