@@ -62,7 +62,7 @@ def main(students=30, workers=4):
         cluster = Cluster.objects.create(name="bench-lab-host", kind="docker", endpoint="unix:///var/run/docker.sock")
         teacher = User.objects.create(username="teacher", role=Role.TEACHER)
         call_command("load_course", str(ROOT / "labs" / "starter"), teacher="teacher", cluster=[cluster.name], stdout=open("/dev/null", "w"))
-        course = Course.objects.get(slug="starter")
+        course = Course.objects.get(slug="devops-starter")
         exercise = course.exercises.get(slug="compose-two-tier")
         for index in range(students):
             student = User.objects.create(username=f"student{index:02d}", role=Role.STUDENT)

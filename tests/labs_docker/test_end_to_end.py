@@ -35,7 +35,7 @@ def lines(job):
 @pytest.fixture
 def starter_course(lab_host, carol, sam):
     call_command("load_course", str(STARTER), teacher="carol", cluster=[lab_host.name])
-    course = Course.objects.get(slug="starter")
+    course = Course.objects.get(slug="devops-starter")
     Enrolment.objects.create(course=course, student=sam)
     return course
 

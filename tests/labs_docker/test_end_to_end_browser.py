@@ -38,7 +38,7 @@ def test_a_student_does_the_compose_exercise_in_the_browser_and_the_teachers_gri
     live_server, chromium, page, artifacts, worker, carol, sam, lab_host, teardown_environments
 ):
     call_command("load_course", str(STARTER), teacher="carol", cluster=[lab_host.name])
-    course = Course.objects.get(slug="starter")
+    course = Course.objects.get(slug="devops-starter")
     Enrolment.objects.create(course=course, student=sam)
     exercise = course.exercises.get(slug="compose-two-tier")
 
