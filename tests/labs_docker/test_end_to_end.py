@@ -104,3 +104,29 @@ def test_a_student_launches_the_compose_exercise_works_through_the_page_and_scor
     assert environment.state == EnvironmentState.DESTROYED
     assert nothing_left(docker_client, environment)
     assert environment.allocated_ports.count() == 0
+
+
+def test_the_real_scheduler_tears_down_an_expired_environment_and_nothing_labelled_survives(
+    sam, ready_environment, worker, tmp_path, docker_client
+):
+    from django.utils import timezone
+
+    from tests.fixtures.workers import start_scheduler
+
+    from .conftest import run_job_now
+
+    environment = ready_environment(sam)
+    compose = run_job_now(sam, "lab-compose", environment, compose=SOLUTION)
+    assert compose.status == Status.SUCCEEDED
+    owned = labelled(docker_client, environment)
+    assert len(owned["containers"]) == 2 and len(owned["networks"]) == 1 and len(owned["volumes"]) == 1
+
+    Environment.objects.filter(pk=environment.pk).update(expires_at=timezone.now())
+    scheduler = start_scheduler(tmp_path, FILROUGE_LABS_EXPIRY_SWEEP_INTERVAL="1")
+    try:
+        wait_until(lambda: Environment.objects.get(pk=environment.pk).state == EnvironmentState.DESTROYED, timeout=60,
+                   message="the sweep to destroy the expired environment")
+    finally:
+        scheduler.stop()
+    assert nothing_left(docker_client, environment)
+    assert Job.objects.get(kind="lab-destroy").params == {"reason": "expired"}
