@@ -25,5 +25,5 @@ urlpatterns = [
 # Docker lab: submit a compose file to one's environment (labs/compose_views.py).
 from .compose_urls import urlpatterns as compose_urlpatterns  # noqa: E402
 
-# First, so that environment_action's <slug:action> does not take "compose".
+# First, so that environments/<pk>/compose/ is not taken for an environment action.
 urlpatterns = compose_urlpatterns + urlpatterns
