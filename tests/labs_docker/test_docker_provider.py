@@ -9,6 +9,7 @@ from labs.checks.base import CheckTarget
 from labs.compose_guard import guard_compose
 from labs import docker_project
 from labs.lab_images import BUSYBOX_IMAGE
+from labs.ports import allocate_ports
 from labs.providers import provider_for
 
 from .conftest import labelled, nothing_left
@@ -67,8 +68,10 @@ def test_it_takes_another_port_when_the_engine_already_publishes_the_drawn_one(s
     squatter.reload()
     busy = int(squatter.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"])
     try:
-        settings.LABS_PORT_RANGE = (busy, busy + 1)
         environment = make_environment(sam)
+        settings.LABS_PORT_RANGE = (busy, busy)
+        allocate_ports(environment, environment.cluster, ["web"])  # the database thinks it is free: it holds it
+        settings.LABS_PORT_RANGE = (busy, busy + 1)
         access = provider_for(environment, ctx).create()
         assert access["ports"]["web"] == busy + 1
         assert any(f"port {busy} is already in use" in line for line in ctx.lines)

@@ -17,6 +17,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.worker, pytes
 
 STARTER = Path(settings.BASE_DIR) / "labs" / "starter"
 SOLUTION = (Path(__file__).parent / "data" / "two_tier_solution.yaml").read_text()
+HOSTILE = """services:
+  app:
+    image: filrouge-lab/busybox:1
+    command: [sh]
+    privileged: true
+    volumes: ["/var/run/docker.sock:/var/run/docker.sock"]
+"""
 
 
 def wait_in_page(page, expression, timeout, message):
@@ -59,10 +66,18 @@ def test_a_student_does_the_compose_exercise_in_the_browser_and_the_teachers_gri
         wait_in_page(teacher, f"!!{cell}.querySelector('[data-state=\"ready\"]')", 30, "the grid to show the environment ready without a reload")
         student.screenshot(path=str(artifacts / "lab-docker-student-ready.png"), full_page=True)
 
-        student.click("#open-compose")
+        student.reload()  # the page's actions (the compose link among them) are drawn for the state it was loaded in
+        student.click("#compose-link")
         student.wait_for_selector("#compose-form")
         port = Environment.objects.get(owner=sam).access["ports"]["web"]
         assert str(port) in student.locator("#compose-ports").inner_text()
+        student.fill("#id_compose", HOSTILE)
+        student.click("#compose-run")
+        student.wait_for_selector("#compose-problems")
+        problems = student.locator("#compose-problems").inner_text()
+        assert "line 5: services.app.privileged: privileged containers are not allowed" in problems
+        assert "/var/run/docker.sock: mounting the Docker socket is refused" in problems
+        student.screenshot(path=str(artifacts / "lab-docker-student-compose-refused.png"), full_page=True)
         student.fill("#id_compose", SOLUTION)
         student.click("#compose-run")
         student.wait_for_url(lambda url: "/jobs/" in url)
