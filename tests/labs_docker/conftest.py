@@ -1,8 +1,6 @@
 """Docker lab fixtures: a lab Docker host (the real local engine), a course, exercises, environments."""
 
 from datetime import timedelta
-from types import SimpleNamespace
-
 import pytest
 from django.utils import timezone
 
@@ -98,13 +96,6 @@ def labelled(docker_client, environment):
 
 def nothing_left(docker_client, environment):
     return labelled(docker_client, environment) == {"containers": [], "networks": [], "volumes": []}
-
-
-def job_of(kind):
-    return Job.objects.filter(kind=kind).order_by("-id").first()
-
-
-__all__ = ["SimpleNamespace", "labelled", "nothing_left", "job_of"]
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@
 import pytest
 import requests
 
-from labs.checks import load_all
-from labs.checks.base import CHECKS
-from labs.checks.base import CheckTarget
-from labs.compose_guard import guard_compose
 from labs import docker_project
+from labs.checks import load_all
+from labs.checks.base import CHECKS, CheckTarget
+from labs.compose_guard import guard_compose
 from labs.lab_images import BUSYBOX_IMAGE
 from labs.ports import allocate_ports
 from labs.providers import provider_for
@@ -128,3 +127,44 @@ def _answers(url, text):
         return text in requests.get(url, timeout=2).text
     except requests.RequestException:
         return False
+
+
+def test_a_reset_removes_the_students_containers_and_volumes_and_keeps_the_ports(sam, ready_environment, ctx, docker_client):
+    from .conftest import run_job_now
+
+    environment = ready_environment(sam)
+    ports = dict(environment.access["ports"])
+    assert run_job_now(sam, "lab-compose", environment, compose=WEB_AND_DATA).status == "succeeded"
+    assert len(labelled(docker_client, environment)["containers"]) == 2
+
+    access = provider_for(environment, ctx).reset()
+    assert access["ports"] == ports
+    left = labelled(docker_client, environment)
+    assert left["containers"] == [] and left["volumes"] == [] and left["networks"] == [access["docker"]["network"]]
+
+
+@pytest.mark.slow
+def test_forty_projects_fit_although_the_engines_default_pools_hold_about_thirty_networks(docker_client, settings):
+    """Each project takes a /27 of LABS_DOCKER_SUBNET_POOL instead of a /16 or /20 from the engine's default pools."""
+    from types import SimpleNamespace
+
+    from clusters.drivers import docker as driver
+    from clusters.models import Cluster
+
+    settings.LABS_INSTANCE = settings.LABS_INSTANCE + "-pool"
+    environments = [
+        SimpleNamespace(id=900000 + n, name=f"lab-{900000 + n}-pool", labels=lambda n=n: {
+            "filrouge.lab": settings.LABS_INSTANCE, "filrouge.env": str(900000 + n), "filrouge.owner": "0", "filrouge.exercise": "pool"})
+        for n in range(40)
+    ]
+    cluster = Cluster(name="pool", kind="docker", endpoint="unix:///var/run/docker.sock")
+    subnets = []
+    with driver.engine(cluster) as connection:
+        try:
+            for environment in environments:
+                subnets.append(docker_project.ensure_network(connection, environment)["subnet"])
+        finally:
+            for environment in environments:
+                docker_project.teardown(connection, environment)
+    assert len(set(subnets)) == 40 and all(subnet.startswith("10.213.") and subnet.endswith("/27") for subnet in subnets)
+    assert all(not docker_client.networks.list(filters={"label": f"filrouge.env={e.id}"}) for e in environments)
