@@ -169,3 +169,14 @@ def test_images_come_from_the_registry_the_exercise_allows_and_no_other(sam, rea
 
     with provider_for(environment, None).check_target() as target:
         wait_until(lambda: CHECKS["http"]({"port": "web", "contains": "version 1"}, target).passed, timeout=20, message="the pulled image to answer")
+
+
+def test_an_image_missing_from_the_lab_host_fails_the_job_with_what_to_do_and_starts_nothing(sam, ready_environment, docker_client):
+    environment = ready_environment(sam)
+    job = run_job_now(sam, "lab-compose", environment, compose="services:\n  web:\n    image: filrouge-test/not-built-anywhere:7\n")
+    assert job.status == Status.FAILED
+    assert job.error == (
+        "Image filrouge-test/not-built-anywhere:7 (service web) is not on the lab Docker host, and its registry "
+        "is not one this course allows. Use an image your teacher named."
+    )
+    assert labelled(docker_client, environment)["containers"] == []
