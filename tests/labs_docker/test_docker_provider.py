@@ -168,3 +168,22 @@ def test_forty_projects_fit_although_the_engines_default_pools_hold_about_thirty
                 docker_project.teardown(connection, environment)
     assert len(set(subnets)) == 40 and all(subnet.startswith("10.213.") and subnet.endswith("/27") for subnet in subnets)
     assert all(not docker_client.networks.list(filters={"label": f"filrouge.env={e.id}"}) for e in environments)
+
+
+def test_the_exercises_start_compose_runs_at_launch_and_a_broken_one_fails_with_its_line(sam, dave, make_environment, ctx, docker_client):
+    from clusters.drivers.base import DriverError
+
+    environment = make_environment(sam)
+    exercise = environment.exercise
+    exercise.start = {"ports": ["web"], "compose": 'services:\n  legacy:\n    image: filrouge-lab/busybox:1\n    command: ["httpd", "-f", "-p", "8080", "-h", "/"]\n    ports: ["${PORT_WEB}:8080"]\n'}
+    exercise.save(update_fields=["start"])
+    provider_for(environment, ctx).create()
+    running = docker_client.containers.list(filters={"label": [f"filrouge.env={environment.id}", "filrouge.service=legacy"]})
+    assert len(running) == 1 and running[0].status == "running"
+
+    exercise.start = {"ports": ["web"], "compose": "services:\n  bad:\n    image: filrouge-lab/busybox:1\n    privileged: true\n"}
+    exercise.save(update_fields=["start"])
+    other = make_environment(dave)
+    with pytest.raises(DriverError) as caught:
+        provider_for(other, ctx).create()
+    assert "The exercise's start.compose cannot run" in str(caught.value) and "line 4: services.bad.privileged" in str(caught.value)
