@@ -12,6 +12,7 @@ from rest_framework import serializers
 from clusters.drivers import docker as driver
 from panel.jobs.errors import JobFailed
 from panel.jobs.kinds import JobKind, register
+from panel.jobs.models import ACTIVE_STATUSES, Job
 
 from . import docker_project
 from .compose_guard import ComposeRefused, guard_compose
@@ -47,6 +48,11 @@ class ComposeParams(serializers.Serializer):
             raise serializers.ValidationError(_("Only Docker environments run compose files."))
         if environment.state != EnvironmentState.READY:
             raise serializers.ValidationError(_("The environment is %(state)s; it must be ready.") % {"state": environment.get_state_display()})
+        from .jobs import active_lab_job
+
+        busy = active_lab_job(environment) or Job.objects.for_target(environment).filter(kind="lab-compose", status__in=ACTIVE_STATUSES).first()
+        if busy is not None:
+            raise serializers.ValidationError(_("Job #%(job)s (%(kind)s) is still running on this environment; wait for it to finish.") % {"job": busy.pk, "kind": busy.kind})
         try:
             guard_for(environment, data["compose"], data.get("filename") or "compose.yaml")
         except ComposeRefused as exc:

@@ -1,8 +1,6 @@
 """Docker lab fixtures: a lab Docker host (the real local engine), a course, exercises, environments."""
 
 from datetime import timedelta
-from types import SimpleNamespace
-
 import pytest
 from django.utils import timezone
 
@@ -100,25 +98,13 @@ def nothing_left(docker_client, environment):
     return labelled(docker_client, environment) == {"containers": [], "networks": [], "volumes": []}
 
 
-def job_of(kind):
-    return Job.objects.filter(kind=kind).order_by("-id").first()
-
-
-__all__ = ["SimpleNamespace", "labelled", "nothing_left", "job_of"]
-
-
 @pytest.fixture
 def ready_environment(make_environment, ctx):
     """An environment launched by the provider itself (network, ports, lab image), marked ready."""
-    from labs.lab_images import BUSYBOX_IMAGE
     from labs.providers import provider_for
 
     def make(owner):
         environment = make_environment(owner)
-        exercise = environment.exercise
-        if BUSYBOX_IMAGE not in (exercise.start or {}).get("images", []):
-            exercise.start = {**exercise.start, "images": [BUSYBOX_IMAGE]}
-            exercise.save(update_fields=["start"])
         environment.access = provider_for(environment, ctx).create()
         environment.state = EnvironmentState.READY
         environment.ready_at = timezone.now()

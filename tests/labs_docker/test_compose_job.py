@@ -144,3 +144,39 @@ def test_the_api_takes_the_file_from_the_owner_only(sam, dave, carol, ready_envi
     assert bad.status_code == 400 and any("Docker socket" in problem for problem in bad.json()["compose"])
     good = api_client(sam).post(url, {"compose": GOOD}, format="json")
     assert good.status_code == 202 and good.json()["job"]["kind"] == "lab-compose"
+
+
+def test_images_come_from_the_registry_the_exercise_allows_and_no_other(sam, ready_environment, registry, http_app_images, docker_client):
+    from tests.support.registry import push_image
+
+    environment = ready_environment(sam)
+    image = push_image(docker_client, http_app_images["1"], registry, "lab/web", "1")
+    file = f'services:\n  web:\n    image: {image}\n    ports: ["${{PORT_WEB}}:8080"]\n'
+
+    with pytest.raises(ValidationError) as caught:
+        run_job_now(sam, "lab-compose", environment, compose=file)
+    assert f"line 3: services.web.image: registry {registry.address} is not allowed for this exercise" in str(caught.value.detail["compose"])
+
+    exercise = environment.exercise
+    exercise.start = {**exercise.start, "registries": [registry.address]}
+    exercise.save(update_fields=["start"])
+    environment.refresh_from_db()
+    job = run_job_now(sam, "lab-compose", environment, compose=file)
+    assert job.status == Status.SUCCEEDED, job_text(job)
+    assert f"pulled {image}" in job_text(job)
+    load_all()
+    from tests.support.ports import wait_until
+
+    with provider_for(environment, None).check_target() as target:
+        wait_until(lambda: CHECKS["http"]({"port": "web", "contains": "version 1"}, target).passed, timeout=20, message="the pulled image to answer")
+
+
+def test_an_image_missing_from_the_lab_host_fails_the_job_with_what_to_do_and_starts_nothing(sam, ready_environment, docker_client):
+    environment = ready_environment(sam)
+    job = run_job_now(sam, "lab-compose", environment, compose="services:\n  web:\n    image: filrouge-test/not-built-anywhere:7\n")
+    assert job.status == Status.FAILED
+    assert job.error == (
+        "Image filrouge-test/not-built-anywhere:7 (service web) is not on the lab Docker host, and its registry "
+        "is not one this course allows. Use an image your teacher named."
+    )
+    assert labelled(docker_client, environment)["containers"] == []

@@ -3,12 +3,12 @@
 import pytest
 import requests
 
-from labs.checks import load_all
-from labs.checks.base import CHECKS
-from labs.checks.base import CheckTarget
-from labs.compose_guard import guard_compose
 from labs import docker_project
+from labs.checks import load_all
+from labs.checks.base import CHECKS, CheckTarget
+from labs.compose_guard import guard_compose
 from labs.lab_images import BUSYBOX_IMAGE
+from labs.ports import allocate_ports
 from labs.providers import provider_for
 
 from .conftest import labelled, nothing_left
@@ -67,8 +67,10 @@ def test_it_takes_another_port_when_the_engine_already_publishes_the_drawn_one(s
     squatter.reload()
     busy = int(squatter.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"])
     try:
-        settings.LABS_PORT_RANGE = (busy, busy + 1)
         environment = make_environment(sam)
+        settings.LABS_PORT_RANGE = (busy, busy)
+        allocate_ports(environment, environment.cluster, ["web"])  # the database thinks it is free: it holds it
+        settings.LABS_PORT_RANGE = (busy, busy + 1)
         access = provider_for(environment, ctx).create()
         assert access["ports"]["web"] == busy + 1
         assert any(f"port {busy} is already in use" in line for line in ctx.lines)
@@ -125,3 +127,63 @@ def _answers(url, text):
         return text in requests.get(url, timeout=2).text
     except requests.RequestException:
         return False
+
+
+def test_a_reset_removes_the_students_containers_and_volumes_and_keeps_the_ports(sam, ready_environment, ctx, docker_client):
+    from .conftest import run_job_now
+
+    environment = ready_environment(sam)
+    ports = dict(environment.access["ports"])
+    assert run_job_now(sam, "lab-compose", environment, compose=WEB_AND_DATA).status == "succeeded"
+    assert len(labelled(docker_client, environment)["containers"]) == 2
+
+    access = provider_for(environment, ctx).reset()
+    assert access["ports"] == ports
+    left = labelled(docker_client, environment)
+    assert left["containers"] == [] and left["volumes"] == [] and left["networks"] == [access["docker"]["network"]]
+
+
+@pytest.mark.slow
+def test_forty_projects_fit_although_the_engines_default_pools_hold_about_thirty_networks(docker_client, settings):
+    """Each project takes a /27 of LABS_DOCKER_SUBNET_POOL instead of a /16 or /20 from the engine's default pools."""
+    from types import SimpleNamespace
+
+    from clusters.drivers import docker as driver
+    from clusters.models import Cluster
+
+    settings.LABS_INSTANCE = settings.LABS_INSTANCE + "-pool"
+    environments = [
+        SimpleNamespace(id=900000 + n, name=f"lab-{900000 + n}-pool", labels=lambda n=n: {
+            "filrouge.lab": settings.LABS_INSTANCE, "filrouge.env": str(900000 + n), "filrouge.owner": "0", "filrouge.exercise": "pool"})
+        for n in range(40)
+    ]
+    cluster = Cluster(name="pool", kind="docker", endpoint="unix:///var/run/docker.sock")
+    subnets = []
+    with driver.engine(cluster) as connection:
+        try:
+            for environment in environments:
+                subnets.append(docker_project.ensure_network(connection, environment)["subnet"])
+        finally:
+            for environment in environments:
+                docker_project.teardown(connection, environment)
+    assert len(set(subnets)) == 40 and all(subnet.startswith("10.213.") and subnet.endswith("/27") for subnet in subnets)
+    assert all(not docker_client.networks.list(filters={"label": f"filrouge.env={e.id}"}) for e in environments)
+
+
+def test_the_exercises_start_compose_runs_at_launch_and_a_broken_one_fails_with_its_line(sam, dave, make_environment, ctx, docker_client):
+    from clusters.drivers.base import DriverError
+
+    environment = make_environment(sam)
+    exercise = environment.exercise
+    exercise.start = {"ports": ["web"], "compose": 'services:\n  legacy:\n    image: filrouge-lab/busybox:1\n    command: ["httpd", "-f", "-p", "8080", "-h", "/"]\n    ports: ["${PORT_WEB}:8080"]\n'}
+    exercise.save(update_fields=["start"])
+    provider_for(environment, ctx).create()
+    running = docker_client.containers.list(filters={"label": [f"filrouge.env={environment.id}", "filrouge.service=legacy"]})
+    assert len(running) == 1 and running[0].status == "running"
+
+    exercise.start = {"ports": ["web"], "compose": "services:\n  bad:\n    image: filrouge-lab/busybox:1\n    privileged: true\n"}
+    exercise.save(update_fields=["start"])
+    other = make_environment(dave)
+    with pytest.raises(DriverError) as caught:
+        provider_for(other, ctx).create()
+    assert "The exercise's start.compose cannot run" in str(caught.value) and "line 4: services.bad.privileged" in str(caught.value)
