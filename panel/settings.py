@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
 LABS_INSTANCE = os.environ.get("FILROUGE_LABS_INSTANCE", "filrouge")
 LABS_PORT_RANGE = tuple(int(p) for p in os.environ.get("FILROUGE_LABS_PORT_RANGE", "20000-29999").split("-", 1))
 LABS_EXPIRY_SWEEP_INTERVAL = float(os.environ.get("FILROUGE_LABS_EXPIRY_SWEEP_INTERVAL", 20))
+# The Debian image lab SSH hosts are built on (labs/lab_host_image.py; see the operator guide).
+LABS_HOST_BASE_IMAGE = os.environ.get("FILROUGE_LABS_HOST_BASE_IMAGE", "debian:bookworm")
 
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at
 

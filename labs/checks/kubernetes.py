@@ -1,0 +1,215 @@
+"""Checks on a Kubernetes lab namespace: one GET per check, with the panel's own client.
+
+The panel reads with its admin ApiClient (target.kube), always inside the environment's
+namespace (target.namespace): a student cannot hide an object from the checks nor make a
+check look at another namespace. Objects are read as plain JSON, so a condition names a
+field as the API spells it (`status.readyReplicas`, `spec.template.spec.containers.0.image`).
+"""
+
+import json
+import operator
+import re
+
+from kubernetes.client.rest import ApiException
+
+from clusters.drivers.base import DriverError
+from clusters.drivers.kubernetes import api_errors, describe
+
+from .base import Outcome, check
+
+READ_TIMEOUT = 20
+
+# kind -> (apiVersion, plural) for the kinds exercises look at; others give `api_version`
+# and are found by the usual lower-case plural (`kind` + "s").
+KINDS = {
+    "Deployment": ("apps/v1", "deployments"),
+    "StatefulSet": ("apps/v1", "statefulsets"),
+    "DaemonSet": ("apps/v1", "daemonsets"),
+    "ReplicaSet": ("apps/v1", "replicasets"),
+    "Service": ("v1", "services"),
+    "Pod": ("v1", "pods"),
+    "ConfigMap": ("v1", "configmaps"),
+    "Secret": ("v1", "secrets"),
+    "ServiceAccount": ("v1", "serviceaccounts"),
+    "PersistentVolumeClaim": ("v1", "persistentvolumeclaims"),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", "horizontalpodautoscalers"),
+    "Ingress": ("networking.k8s.io/v1", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
+    "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
+    "Job": ("batch/v1", "jobs"),
+    "CronJob": ("batch/v1", "cronjobs"),
+    "Role": ("rbac.authorization.k8s.io/v1", "roles"),
+    "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings"),
+}
+
+OPS = {
+    ">=": operator.ge, ">": operator.gt, "==": operator.eq, "<=": operator.le, "<": operator.lt, "!=": operator.ne,
+    "contains": lambda actual, wanted: str(wanted) in (actual if isinstance(actual, (list, dict)) else str(actual)),
+}
+
+MISSING = object()
+
+
+def object_path(kind, name, namespace, api_version=None):
+    default_version, plural = KINDS.get(kind, (None, kind.lower() + "s"))
+    version = api_version or default_version
+    if not version:
+        raise DriverError(f"Kind {kind!r} is not one the checks know: give its api_version in the exercise file.")
+    prefix = "/api/v1" if version == "v1" else f"/apis/{version}"
+    return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
+
+
+def get_object(target, kind, name, api_version=None):
+    """The object as a dict, or None when it does not exist. Exactly one GET."""
+    if target.kube is None or not target.namespace:
+        raise DriverError("This check needs a Kubernetes lab namespace; the exercise's target is not kubernetes.")
+    api_client = target.kube
+    path = object_path(kind, name, target.namespace, api_version)
+    with api_errors(f"the Kubernetes API at {describe(api_client)}"):
+        method, url, headers, _body, _post = api_client.param_serialize(
+            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = api_client.call_api(method, url, header_params=headers, _request_timeout=READ_TIMEOUT)
+        response.read()
+        if response.status == 404:
+            return None
+        if response.status >= 400:
+            raise ApiException(http_resp=response)
+        return json.loads(response.data)
+
+
+def field_value(document, dotted):
+    """`status.readyReplicas`, `spec.ports.0.port` or `spec.ports[0].port`; MISSING when absent."""
+    value = document
+    for part in re.sub(r"\[(\d+)\]", r".\1", dotted).split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value
+
+
+def _comparable(actual, wanted):
+    """Numbers compare as numbers ("2" and 2 are equal), the rest as text."""
+    try:
+        if not isinstance(actual, bool) and not isinstance(wanted, bool):
+            return float(actual), float(wanted)
+    except (TypeError, ValueError):
+        pass
+    return str(actual), str(wanted)
+
+
+def condition_holds(document, condition):
+    """(holds, what was seen) for {field, op, value}."""
+    field, op, wanted = condition.get("field", ""), condition.get("op", "=="), condition.get("value")
+    if op not in OPS:
+        raise DriverError(f"Unknown operator {op!r} in a kubernetes.object condition; use one of {', '.join(OPS)}.")
+    actual = field_value(document, field)
+    if actual is MISSING:
+        return False, f"{field} is not set (needs {op} {wanted})"
+    if op == "contains":
+        holds = OPS[op](actual, wanted)
+    else:
+        left, right = _comparable(actual, wanted)
+        try:
+            holds = OPS[op](left, right)
+        except TypeError:
+            holds = False
+    shown = json.dumps(actual) if isinstance(actual, (dict, list)) else actual
+    return holds, f"{field} is {shown}" + ("" if holds else f", needs {op} {wanted}")
+
+
+def _absent(kind, name, target):
+    return Outcome(False, f"No {kind} named {name} in namespace {target.namespace}.")
+
+
+@check("kubernetes.object", schema={"kind": (str, True), "api_version": (str, False), "name": (str, True), "conditions": (list, False)})
+def kubernetes_object(params, target):
+    kind, name = params["kind"], params["name"]
+    document = get_object(target, kind, name, params.get("api_version"))
+    if document is None:
+        return _absent(kind, name, target)
+    seen = []
+    for condition in params.get("conditions") or []:
+        holds, text = condition_holds(document, condition)
+        if not holds:
+            return Outcome(False, f"{kind} {name}: {text}.")
+        seen.append(text)
+    return Outcome(True, f"{kind} {name} exists" + (f": {'; '.join(seen)}." if seen else "."))
+
+
+def _in_range(value, bounds):
+    low, high = bounds
+    return value is not None and low <= value <= high
+
+
+@check("kubernetes.hpa", schema={"name": (str, True), "target": (str, False), "min_replicas": (list, False), "max_replicas": (list, False),
+                                 "cpu_target": (list, False)})
+def kubernetes_hpa(params, target):
+    """An autoscaling/v2 HPA whose bounds and CPU utilisation target are within the given [low, high] ranges."""
+    name = params["name"]
+    hpa = get_object(target, "HorizontalPodAutoscaler", name)
+    if hpa is None:
+        return _absent("HorizontalPodAutoscaler", name, target)
+    spec = hpa.get("spec") or {}
+    problems, seen = [], []
+    if params.get("target"):
+        scaled = (spec.get("scaleTargetRef") or {}).get("name")
+        if scaled == params["target"]:
+            seen.append(f"scales {scaled}")
+        else:
+            problems.append(f"scales {scaled}, not {params['target']}")
+    minimum, maximum = spec.get("minReplicas", 1), spec.get("maxReplicas")
+    for label, value, key in (("minReplicas", minimum, "min_replicas"), ("maxReplicas", maximum, "max_replicas")):
+        if params.get(key):
+            if _in_range(value, params[key]):
+                seen.append(f"{label} is {value}")
+            else:
+                problems.append(f"{label} is {value}, needs {params[key][0]} to {params[key][1]}")
+    if params.get("cpu_target"):
+        cpu = None
+        for metric in spec.get("metrics") or []:
+            resource = metric.get("resource") or {}
+            if metric.get("type") == "Resource" and resource.get("name") == "cpu":
+                cpu = (resource.get("target") or {}).get("averageUtilization")
+        low, high = params["cpu_target"]
+        if cpu is None:
+            problems.append("no CPU utilisation target")
+        elif _in_range(cpu, params["cpu_target"]):
+            seen.append(f"CPU target {cpu} %")
+        else:
+            problems.append(f"CPU target is {cpu} %, needs {low} to {high} %")
+    if problems:
+        return Outcome(False, f"HPA {name}: {'; '.join(problems)}.")
+    return Outcome(True, f"HPA {name}: {'; '.join(seen) or 'exists'}.")
+
+
+@check("kubernetes.service_port", schema={"name": (str, True), "port": (int, True), "target_port": ((int, str), False), "node_port": (bool, False)})
+def kubernetes_service_port(params, target):
+    """A Service maps `port` (to `target_port` when given); `node_port`: true needs a node port, false forbids one."""
+    name, port = params["name"], int(params["port"])
+    service = get_object(target, "Service", name)
+    if service is None:
+        return _absent("Service", name, target)
+    spec = service.get("spec") or {}
+    ports = spec.get("ports") or []
+    entry = next((item for item in ports if item.get("port") == port), None)
+    if entry is None:
+        return Outcome(False, f"Service {name} has no port {port} (it has {', '.join(str(item.get('port')) for item in ports) or 'none'}).")
+    seen = [f"port {port}"]
+    if params.get("target_port") is not None:
+        wanted, actual = params["target_port"], entry.get("targetPort", port)
+        if str(actual) != str(wanted):
+            return Outcome(False, f"Service {name} sends port {port} to {actual}, needs {wanted}.")
+        seen.append(f"to {actual}")
+    if params.get("node_port") is not None:
+        has_node_port = spec.get("type") in ("NodePort", "LoadBalancer") and bool(entry.get("nodePort"))
+        if has_node_port != bool(params["node_port"]):
+            kind = spec.get("type", "ClusterIP")
+            return Outcome(False, f"Service {name} is {kind}" + (", needs a node port." if params["node_port"] else ", must not open a node port."))
+        if has_node_port:
+            seen.append(f"node port {entry['nodePort']}")
+    return Outcome(True, f"Service {name}: {' '.join(seen)}.")
+

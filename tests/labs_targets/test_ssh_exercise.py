@@ -1,0 +1,141 @@
+"""The SSH hardening exercise on a real per-student Debian host (a container with sshd on the real engine).
+
+The student works only through SSH with the key of their enrolment, as a student would;
+the checks observe from the panel. The host has no systemd, so the "app under systemd"
+part is checked as a unit file plus the app started by hand answering on its port.
+"""
+
+import paramiko
+import pytest
+
+from clusters.drivers.ssh import fingerprint
+from clusters.models import Credential
+from labs.models import AllocatedPort
+from labs.providers import provider_for
+from tests.support.sshclient import run, ssh_connect
+
+from .conftest import job_context, job_text, run_checks
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_host_base", "lab_sweep")]
+
+HARDENING = r"""
+set -e
+sudo useradd --create-home --shell /bin/bash deploy
+sudo install -d -m 700 -o deploy -g deploy /home/deploy/.ssh
+sudo install -m 600 -o deploy -g deploy ~/.ssh/authorized_keys /home/deploy/.ssh/authorized_keys
+sudo usermod -p '*' deploy
+printf 'PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n' | sudo tee /etc/ssh/sshd_config.d/10-hardening.conf >/dev/null
+sudo sshd -t
+sudo kill -HUP "$(cat /run/sshd.pid)"
+sudo install -d -o deploy /srv/notes
+echo 'my notes' | sudo -u deploy tee /srv/notes/index.html >/dev/null
+printf '[Unit]\nDescription=Notes\n\n[Service]\nUser=deploy\nExecStart=/usr/bin/python3 -m http.server 8000 --directory /srv/notes\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n' | sudo tee /etc/systemd/system/notes.service >/dev/null
+sudo -u deploy sh -c 'nohup python3 -m http.server 8000 --directory /srv/notes >/tmp/notes.log 2>&1 &'
+for i in $(seq 50); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/', timeout=1)" 2>/dev/null && break; sleep 0.1; done
+"""
+
+
+def login(access, keypair, user=None):
+    ssh = access["ssh"]
+    return ssh_connect(ssh["host"], ssh["port"], user or ssh["user"], private_key=keypair[0], known_host_key=ssh["host_key"])
+
+
+def wait_for_sshd_reload(access, keypair):
+    """After the HUP, the student's sshd re-executes itself: wait until it answers again."""
+    from tests.support.ports import wait_until
+
+    def answers():
+        try:
+            login(access, keypair).close()
+            return True
+        except (paramiko.SSHException, OSError):
+            return False
+
+    wait_until(answers, timeout=20, message="the student's sshd did not come back after its reload")
+
+
+def test_it_runs_the_hardening_exercise_on_a_real_debian_host(ssh_environment, sam, student_keys, docker_client):
+    environment = ssh_environment
+    ctx = job_context(sam, "lab-launch")
+    access = provider_for(environment, ctx).create()
+
+    ssh = access["ssh"]
+    assert ssh["host"] == "127.0.0.1" and ssh["user"] == "student"
+    assert ssh["port"] in environment.ports
+    assert ssh["host_key_fingerprint"] == fingerprint(ssh["host_key"])
+    containers = docker_client.containers.list(filters={"label": f"filrouge.env={environment.pk}"})
+    assert len(containers) == 1
+    assert containers[0].labels["filrouge.owner"] == str(sam.pk)
+    assert containers[0].attrs["HostConfig"]["NanoCpus"] == 500_000_000
+    assert containers[0].attrs["HostConfig"]["Memory"] == 256 * 1024 * 1024
+    # The panel's private key: in an encrypted credential, never in the access dict or the job's lines.
+    credential = Credential.objects.get(name__endswith=f"env-{environment.pk}-panel-key")
+    panel_private_key = credential.get_secret()["private_key"]
+    assert "PRIVATE KEY" in panel_private_key
+    assert "PRIVATE" not in str(access)
+    assert panel_private_key.splitlines()[1] not in job_text(ctx)
+
+    # The student logs in with their key, the host key they were given matches, and sudo works.
+    client = login(access, student_keys["sam"])
+    status, out, _err = run(client, "id -un && sudo -n id -u")
+    assert (status, out.split()) == (0, ["student", "0"])
+
+    with provider_for(environment, job_context(sam, "lab-check")).check_target() as target:
+        before = dict(run_checks(environment.exercise, target))
+    assert [name for name, outcome in before.items() if outcome.passed] == []
+    assert "root logged in with a key" in before["Root cannot log in, passwords are refused"].detail
+    assert "password authentication" in before["Root cannot log in, passwords are refused"].detail
+    assert "none of its" in before["Password authentication is off"].detail
+    assert "id: 'deploy': no such user" in before["The deploy user exists"].detail
+    assert "does not exist" in before["The notes unit restarts the app"].detail
+
+    status, out, err = run(client, HARDENING)
+    assert status == 0, out + err
+    client.close()
+    wait_for_sshd_reload(access, student_keys["sam"])
+
+    with provider_for(environment, job_context(sam, "lab-check")).check_target() as target:
+        after = dict(run_checks(environment.exercise, target))
+    assert {name: outcome.detail for name, outcome in after.items() if not outcome.passed} == {}
+
+    # The hardened host: the student and deploy still get in with sam's key; dave's key is refused.
+    login(access, student_keys["sam"], user="deploy").close()
+    for user in ("student", "deploy", "root"):
+        with pytest.raises(paramiko.AuthenticationException):
+            login(access, student_keys["dave"], user=user)
+
+
+def test_it_refuses_another_students_key_and_a_changed_host_key(ssh_environment, sam, student_keys):
+    environment = ssh_environment
+    access = provider_for(environment, job_context(sam)).create()
+    with pytest.raises(paramiko.AuthenticationException):
+        login(access, student_keys["dave"])
+    with pytest.raises(paramiko.AuthenticationException):
+        login(access, student_keys["dave"], user="root")
+    wrong = dict(access["ssh"], host_key=access["ssh"]["host_key"])
+    wrong["host_key"] = "ssh-ed25519 " + "AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43
+    with pytest.raises(paramiko.BadHostKeyException):
+        login({"ssh": wrong}, student_keys["sam"])
+
+
+def test_it_destroys_everything_the_environment_created(ssh_environment, sam, docker_client):
+    environment = ssh_environment
+    provider_for(environment, job_context(sam)).create()
+    assert AllocatedPort.objects.filter(environment=environment).count() == 2
+
+    provider = provider_for(environment, job_context(sam, "lab-destroy"))
+    provider.destroy()
+    provider.destroy()  # idempotent
+
+    assert docker_client.containers.list(all=True, filters={"label": f"filrouge.env={environment.pk}"}) == []
+    assert not AllocatedPort.objects.filter(environment=environment).exists()
+    assert not Credential.objects.filter(name__endswith=f"env-{environment.pk}-panel-key").exists()
+
+
+def test_it_refuses_to_launch_without_the_students_key(ssh_environment, sam):
+    from clusters.drivers.base import DriverError
+    from labs.models import Enrolment
+
+    Enrolment.objects.filter(student=sam).update(ssh_public_key="")
+    with pytest.raises(DriverError, match="No SSH public key"):
+        provider_for(ssh_environment, job_context(sam)).create()
