@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clusters import api as clusters_api
 from clusters import cluster_api
+from clusters import kube_api
 from deployments import api as deployments_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
@@ -29,6 +30,13 @@ urlpatterns = [
     path("clusters/", cluster_api.ClusterListCreate.as_view(), name="api-clusters"),
     path("clusters/<int:pk>/", cluster_api.ClusterDetail.as_view(), name="api-cluster"),
     path("clusters/<int:pk>/nodes/<str:node>/availability/", cluster_api.NodeAvailability.as_view(), name="api-cluster-node-availability"),
+    # Kubernetes namespaces, manifests and isolated namespaces (before the generic cluster-job route)
+    path("clusters/<int:pk>/namespaces/", kube_api.ClusterNamespaces.as_view(), name="api-cluster-namespaces"),
+    path("clusters/<int:pk>/manifests/<slug:action>/", kube_api.ClusterManifests.as_view(), name="api-cluster-manifests"),
+    path("clusters/<int:pk>/isolated-namespaces/", kube_api.IsolatedNamespaceListCreate.as_view(), name="api-cluster-isolated-namespaces"),
+    path("isolated-namespaces/<int:pk>/", kube_api.IsolatedNamespaceDetail.as_view(), name="api-isolated-namespace"),
+    path("isolated-namespaces/<int:pk>/renew/", kube_api.IsolatedNamespaceRenew.as_view(), name="api-isolated-namespace-renew"),
+    path("isolated-namespaces/<int:pk>/kubeconfig/", kube_api.IsolatedNamespaceKubeconfig.as_view(), name="api-isolated-namespace-kubeconfig"),
     path("clusters/<int:pk>/<slug:action>/", cluster_api.ClusterJob.as_view(), name="api-cluster-job"),
     # services and releases
     path("services/", deployments_api.ServiceListCreate.as_view(), name="api-services"),

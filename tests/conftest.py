@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.workers",
     "tests.support.fixtures",
+    "tests.kubeapi.fixtures",
+    "tests.support.kube",
 ]

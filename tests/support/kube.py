@@ -1,0 +1,189 @@
+"""pytest plugin: a Kubernetes cluster saved in the panel, reachable, with a fresh namespace.
+
+`kube_target` is what Kubernetes tests hold:
+
+* `.cluster`: a saved clusters.models.Cluster of kind kubernetes, with a `kubeconfig`
+  Credential, that the panel's driver can reach;
+* `.api`: the KubeStandin (tests/kubeapi) or None on a real cluster;
+* `.namespace`: a namespace made for this test (labelled, deleted afterwards);
+* `.api_client()`: an admin kubernetes ApiClient (closed at teardown);
+* `.image(version)`: an image reference that runs ("1", "2", "3");
+  `.missing_image()`: one that cannot be pulled;
+* `.require_standin(what)`: skip (even under CI) when a test needs a stand-in lever
+  (kubelet_mode, failing_images, set_pod_phase, inject_fault...) on a real cluster.
+
+By default it serves the session's stand-in (the `kube_standin` fixture). With
+FILROUGE_TEST_KUBECONFIG=/path/to/kubeconfig (and optionally FILROUGE_TEST_KUBE_CONTEXT)
+the same tests run against that real cluster; FILROUGE_TEST_KUBE_IMAGES may then name
+images that exist for it, comma separated, for versions 1, 2 and 3 in that order
+(default: the test app images pushed to 127.0.0.1:5000).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+
+import pytest
+
+KUBECONFIG_ENV = "FILROUGE_TEST_KUBECONFIG"
+CONTEXT_ENV = "FILROUGE_TEST_KUBE_CONTEXT"
+IMAGES_ENV = "FILROUGE_TEST_KUBE_IMAGES"
+TEST_LABEL = "filrouge.test"
+STANDIN_IMAGES = ("registry.filrouge.test/httpapp:1", "registry.filrouge.test/httpapp:2", "registry.filrouge.test/httpapp:3")
+
+__all__ = ["kube_target", "KubeTarget", "real_kubeconfig_path"]
+
+
+def real_kubeconfig_path():
+    return os.environ.get(KUBECONFIG_ENV) or None
+
+
+class KubeTarget:
+    def __init__(self, cluster, api, namespace, kubeconfig_text, context=None):
+        self.cluster = cluster
+        self.api = api
+        self.namespace = namespace
+        self.kubeconfig_text = kubeconfig_text
+        self.context = context
+        self._clients = []
+
+    @property
+    def is_standin(self):
+        return self.api is not None
+
+    def api_client(self):
+        """An admin ApiClient (the official client, from the same kubeconfig as the cluster)."""
+        import yaml
+        from kubernetes import client as k8s
+        from kubernetes import config as kube_config
+
+        configuration = k8s.Configuration()
+        kube_config.load_kube_config_from_dict(yaml.safe_load(self.kubeconfig_text), context=self.context, client_configuration=configuration)
+        api_client = k8s.ApiClient(configuration)
+        self._clients.append(api_client)
+        return api_client
+
+    def image(self, version="1"):
+        images = _configured_images() if not self.is_standin else STANDIN_IMAGES
+        return images[int(version) - 1]
+
+    def missing_image(self):
+        """An image no node can pull (on the stand-in, its kubelet is told so)."""
+        image = f"127.0.0.1:9/filrouge-missing/app-{uuid.uuid4().hex[:6]}:1"
+        if self.api is not None:
+            self.api.failing_images = [*self.api.failing_images, image]
+        return image
+
+    def limited_kubeconfig(self, rules, name="limited"):
+        """Kubeconfig text for a new ServiceAccount of the test namespace bound to a Role with
+        `rules` (list of {apiGroups, resources, verbs}); works on the stand-in and a real cluster."""
+        import yaml
+        from kubernetes import client as k8s
+
+        api_client = self.api_client()
+        core, rbac = k8s.CoreV1Api(api_client), k8s.RbacAuthorizationV1Api(api_client)
+        namespace = self.namespace
+        core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+        rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
+        rbac.create_namespaced_role_binding(namespace, {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        })
+        token = core.create_namespaced_service_account_token(name, namespace, {"spec": {"expirationSeconds": 3600}}).status.token
+        config = yaml.safe_load(self.kubeconfig_text)
+        current = self.context or config.get("current-context")
+        context = next(item for item in config["contexts"] if item["name"] == current)
+        user_name = context["context"]["user"]
+        config["users"] = [{"name": user_name, "user": {"token": token}}]
+        config["contexts"] = [context]
+        config["current-context"] = current
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def require_standin(self, what="a stand-in lever"):
+        if self.api is None:
+            pytest.skip(f"needs {what}, which only the Kubernetes stand-in offers (a real cluster is configured)")
+
+    def wait_for(self, condition, timeout=30, interval=0.1, message="condition"):
+        """Poll `condition()` until truthy (returns its value) or fail after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {message}")
+            time.sleep(interval)
+
+    def close(self):
+        for api_client in self._clients:
+            try:
+                api_client.close()
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+
+
+def _configured_images():
+    value = os.environ.get(IMAGES_ENV, "")
+    images = [item.strip() for item in value.split(",") if item.strip()]
+    defaults = ["127.0.0.1:5000/filrouge/httpapp:1", "127.0.0.1:5000/filrouge/httpapp:2", "127.0.0.1:5000/filrouge/httpapp:3"]
+    return (images + defaults[len(images):])[:3]
+
+
+def _save_cluster(kubeconfig_text, context, namespace):
+    from clusters.models import Cluster, Credential
+
+    suffix = uuid.uuid4().hex[:8]
+    credential = Credential(name=f"kube-test-{suffix}", kind="kubeconfig")
+    credential.set_secret({"kubeconfig": kubeconfig_text})
+    credential.save()
+    return Cluster.objects.create(name=f"kube-test-{suffix}", kind="kubernetes", endpoint="", credential=credential,
+                                  context=context or "", default_namespace=namespace)
+
+
+def _make_namespace(api_client):
+    from kubernetes import client as k8s
+
+    name = "t-" + "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
+    k8s.CoreV1Api(api_client).create_namespace({"metadata": {"name": name, "labels": {TEST_LABEL: "true", "app.kubernetes.io/managed-by": "filrouge-tests"}}})
+    return name
+
+
+def _delete_namespace(api_client, name):
+    from kubernetes import client as k8s
+    from kubernetes.client.rest import ApiException
+
+    try:
+        k8s.CoreV1Api(api_client).delete_namespace(name)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+
+
+@pytest.fixture
+def kube_target(request, db):
+    path = real_kubeconfig_path()
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            kubeconfig_text = handle.read()
+        api, context = None, os.environ.get(CONTEXT_ENV) or None
+    else:
+        api = request.getfixturevalue("kube_standin")
+        api.reset_behaviour()
+        kubeconfig_text, context = api.kubeconfig(), None
+    target = KubeTarget(None, api, None, kubeconfig_text, context)
+    admin = target.api_client()
+    target.namespace = _make_namespace(admin)
+    target.cluster = _save_cluster(kubeconfig_text, context, target.namespace)
+    try:
+        yield target
+    finally:
+        if api is not None:
+            api.reset_behaviour()
+        try:
+            _delete_namespace(admin, target.namespace)
+        finally:
+            target.close()
