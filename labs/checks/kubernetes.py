@@ -10,14 +10,11 @@ import json
 import operator
 import re
 
-from kubernetes.client.rest import ApiException
-
-from clusters.drivers.base import DriverError
+from clusters.drivers.base import DriverError, NotFound
 from clusters.drivers.kubernetes import api_errors, describe
+from clusters.kube_manifests import raw_request
 
 from .base import Outcome, check
-
-READ_TIMEOUT = 20
 
 # kind -> (apiVersion, plural) for the kinds exercises look at; others give `api_version`
 # and are found by the usual lower-case plural (`kind` + "s").
@@ -65,23 +62,26 @@ def get_object(target, kind, name, api_version=None):
         raise DriverError("This check needs a Kubernetes lab namespace; the exercise's target is not kubernetes.")
     api_client = target.kube
     path = object_path(kind, name, target.namespace, api_version)
-    with api_errors(f"the Kubernetes API at {describe(api_client)}"):
-        method, url, headers, _body, _post = api_client.param_serialize(
-            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
-        )
-        response = api_client.call_api(method, url, header_params=headers, _request_timeout=READ_TIMEOUT)
-        response.read()
-        if response.status == 404:
-            return None
-        if response.status >= 400:
-            raise ApiException(http_resp=response)
-        return json.loads(response.data)
+    try:
+        with api_errors(f"the Kubernetes API at {describe(api_client)}"):
+            data, _status = raw_request(api_client, "GET", path)
+    except NotFound:
+        return None
+    return data
+
+
+FIELD_PART = re.compile(r'\[(\d+)\]|\["([^"]+)"\]|\[\'([^\']+)\'\]|([^.\[\]]+)')
+
+
+def field_parts(dotted):
+    """`spec.ports.0.port`, `spec.ports[0].port`, `metadata.annotations["deployment.kubernetes.io/revision"]`."""
+    return [next(group for group in match.groups() if group is not None) for match in FIELD_PART.finditer(dotted)]
 
 
 def field_value(document, dotted):
-    """`status.readyReplicas`, `spec.ports.0.port` or `spec.ports[0].port`; MISSING when absent."""
+    """The value at a dotted field path; MISSING when absent."""
     value = document
-    for part in re.sub(r"\[(\d+)\]", r".\1", dotted).split("."):
+    for part in field_parts(dotted):
         if isinstance(value, dict) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):

@@ -18,18 +18,17 @@ TOKEN_SECONDS_MAX = 7 * 24 * 3600
 
 
 def namespace_quota(quota):
-    """(ResourceQuota hard limits, LimitRange default) from an exercise quota {cpu, memory, pods}."""
-    hard, default = {}, {}
+    """The ResourceQuota's hard limits: the isolation defaults, with the exercise's cpu, memory and pods."""
+    from clusters.kube_isolation import DEFAULT_QUOTA
+
+    hard = dict(DEFAULT_QUOTA)
     if quota.get("cpu"):
-        hard["limits.cpu"] = hard["requests.cpu"] = str(quota["cpu"])
+        hard["requests.cpu"] = hard["limits.cpu"] = str(quota["cpu"])
     if quota.get("memory"):
-        hard["limits.memory"] = hard["requests.memory"] = str(quota["memory"])
+        hard["requests.memory"] = hard["limits.memory"] = str(quota["memory"])
     if quota.get("pods"):
         hard["pods"] = str(quota["pods"])
-    if hard.get("limits.cpu") or hard.get("limits.memory"):
-        # Containers that say nothing get a small share, so a quota with limits does not refuse them.
-        default = {"default": {"cpu": "250m", "memory": "128Mi"}, "defaultRequest": {"cpu": "100m", "memory": "64Mi"}}
-    return hard or None, default or None
+    return hard
 
 
 def token_lifetime(environment):
@@ -54,14 +53,14 @@ class KubernetesProvider(Provider):
         from clusters import kube_isolation
 
         environment, ctx = self.environment, self.ctx
-        hard, limits = namespace_quota(environment.exercise.quota or {})
         api_client = self._admin()
         try:
             ctx.line(_("Creating the isolated namespace %(name)s.") % {"name": environment.name})
             isolated = kube_isolation.create_isolated_namespace(
-                api_client, environment.name, quota=hard, limits=limits, labels=environment.labels(),
-                token_seconds=token_lifetime(environment), ctx=ctx,
+                api_client, environment.name, quota=namespace_quota(environment.exercise.quota or {}),
+                labels=environment.labels(), token_seconds=token_lifetime(environment), ctx=ctx,
             )
+            self._apply_start_manifests(api_client, isolated.name)
         finally:
             api_client.close()
         kubeconfig = isolated.kubeconfig
@@ -71,6 +70,17 @@ class KubernetesProvider(Provider):
                 ctx.add_secret(token)
         ctx.line(_("Namespace %(name)s ready; the kubeconfig is on the environment's page.") % {"name": isolated.name})
         return {"kubeconfig": yaml.safe_dump(kubeconfig, sort_keys=False), "namespace": isolated.name}
+
+    def _apply_start_manifests(self, api_client, namespace):
+        """What the exercise gives at start (start.manifests: a ConfigMap, a broken Deployment...), applied in the namespace."""
+        from clusters.kube_manifests import apply_objects, load_and_validate
+
+        manifests = (self.environment.exercise.start or {}).get("manifests") or []
+        if not manifests:
+            return
+        sources = [(f"{self.environment.exercise.slug} start.manifests", yaml.safe_dump_all(manifests, sort_keys=False))]
+        objects, _discovery = load_and_validate(api_client, sources, namespace)
+        apply_objects(api_client, objects, ctx=self.ctx)
 
     def destroy(self):
         from clusters import kube_isolation

@@ -8,7 +8,6 @@ this checkout's lab instance left on the engine.
 from pathlib import Path
 
 import pytest
-import yaml
 from django.conf import settings
 
 from clusters.models import Cluster
@@ -23,17 +22,15 @@ from tests.support.keys import generate_keypair
 STARTER = Path(__file__).resolve().parents[2] / "labs" / "starter"
 
 
-def starter(name):
-    return yaml.safe_load((STARTER / f"{name}.yaml").read_text())
-
-
 def make_exercise(course, name):
-    data = starter(name)
-    return Exercise.objects.create(
-        course=course, slug=data["slug"], title=data["title"], target=data["target"], instructions=data.get("instructions", ""),
-        quota=data.get("quota") or {}, start=data.get("start") or {}, checks=data["checks"],
-        source=(STARTER / f"{name}.yaml").read_text(),
-    )
+    """The starter exercise file, parsed and validated as `load_course` does."""
+    from labs.checks import load_all
+    from labs.exercise_file import exercise_fields, parse_exercise
+
+    load_all()
+    text = (STARTER / f"{name}.yaml").read_text()
+    parsed = parse_exercise(text, f"{name}.yaml")
+    return Exercise.objects.create(course=course, slug=parsed["slug"], **exercise_fields(parsed))
 
 
 def job_context(user, kind="lab-test"):
@@ -47,10 +44,10 @@ def job_text(ctx):
 
 
 def run_checks(exercise, target):
-    """[(check name, Outcome)] in the exercise's order, as the lab-check job runs them."""
-    import labs.checks.kubernetes  # noqa: F401 - registers the check types
-    import labs.checks.ssh  # noqa: F401
+    """[(check name, Outcome)] in the exercise's order, straight from the check functions."""
+    from labs.checks import load_all
 
+    load_all()
     return [(item["name"], CHECKS[item["type"]](item.get("params") or {}, target)) for item in exercise.checks]
 
 
@@ -96,3 +93,24 @@ def ssh_course(db, carol, sam, dave, docker_host, student_keys):
 def ssh_environment(ssh_course, sam, docker_host):
     exercise = make_exercise(ssh_course, "ssh-harden-systemd")
     return Environment.objects.create(exercise=exercise, owner=sam, cluster=docker_host)
+
+
+@pytest.fixture
+def kube_course(db, carol, sam, dave, kube_target):
+    course = Course.objects.create(title="Kubernetes", slug="kubernetes", code="KUBE-1")
+    course.teachers.add(carol)
+    course.clusters.add(kube_target.cluster)
+    Enrolment.objects.create(course=course, student=sam)
+    Enrolment.objects.create(course=course, student=dave)
+    return course
+
+
+@pytest.fixture
+def lab_namespace_sweep(kube_target):
+    """Delete every namespace this checkout's lab instance created, even when the test failed."""
+    yield
+    from kubernetes import client as k8s
+
+    core = k8s.CoreV1Api(kube_target.api_client())
+    for namespace in core.list_namespace(label_selector=f"filrouge.lab={settings.LABS_INSTANCE}").items:
+        core.delete_namespace(namespace.metadata.name)
