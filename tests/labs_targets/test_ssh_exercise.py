@@ -10,11 +10,13 @@ import pytest
 
 from clusters.drivers.ssh import fingerprint
 from clusters.models import Credential
-from labs.models import AllocatedPort
+from labs.models import AllocatedPort, Attempt, Environment
 from labs.providers import provider_for
+from tests.labs.jobhelpers import job_text as lab_job_text
+from tests.labs.jobhelpers import run_now
 from tests.support.sshclient import run, ssh_connect
 
-from .conftest import job_context, job_text, run_checks
+from .conftest import job_context, make_exercise
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_host_base", "lab_sweep")]
 
@@ -54,10 +56,18 @@ def wait_for_sshd_reload(access, keypair):
     wait_until(answers, timeout=20, message="the student's sshd did not come back after its reload")
 
 
-def test_it_runs_the_hardening_exercise_on_a_real_debian_host(ssh_environment, sam, student_keys, docker_client):
-    environment = ssh_environment
-    ctx = job_context(sam, "lab-launch")
-    access = provider_for(environment, ctx).create()
+def check(environment, student):
+    job = run_now("lab-check", environment, user=student)
+    assert job.status == "succeeded", lab_job_text(job)
+    attempt = Attempt.objects.get(job=job)
+    return attempt, {result["name"]: result for result in attempt.results}
+
+
+def test_it_runs_the_hardening_exercise_on_a_real_debian_host(ssh_course, sam, student_keys, docker_client):
+    environment = Environment.objects.create(exercise=make_exercise(ssh_course, "ssh-harden-systemd"), owner=sam)
+    launch = run_now("lab-launch", environment, user=sam)
+    assert launch.status == "succeeded", lab_job_text(launch)
+    access = environment.access
 
     ssh = access["ssh"]
     assert ssh["host"] == "127.0.0.1" and ssh["user"] == "student"
@@ -73,30 +83,30 @@ def test_it_runs_the_hardening_exercise_on_a_real_debian_host(ssh_environment, s
     panel_private_key = credential.get_secret()["private_key"]
     assert "PRIVATE KEY" in panel_private_key
     assert "PRIVATE" not in str(access)
-    assert panel_private_key.splitlines()[1] not in job_text(ctx)
+    assert panel_private_key.splitlines()[1] not in lab_job_text(launch)
 
     # The student logs in with their key, the host key they were given matches, and sudo works.
     client = login(access, student_keys["sam"])
     status, out, _err = run(client, "id -un && sudo -n id -u")
     assert (status, out.split()) == (0, ["student", "0"])
 
-    with provider_for(environment, job_context(sam, "lab-check")).check_target() as target:
-        before = dict(run_checks(environment.exercise, target))
-    assert [name for name, outcome in before.items() if outcome.passed] == []
-    assert "root logged in with a key" in before["Root cannot log in, passwords are refused"].detail
-    assert "password authentication" in before["Root cannot log in, passwords are refused"].detail
-    assert "none of its" in before["Password authentication is off"].detail
-    assert "id: 'deploy': no such user" in before["The deploy user exists"].detail
-    assert "does not exist" in before["The notes unit restarts the app"].detail
+    attempt, before = check(environment, sam)
+    assert attempt.score == 0 and attempt.max_score == 12
+    assert [name for name, result in before.items() if result["passed"]] == []
+    root = before["Root cannot log in, passwords are refused"]["detail"]
+    assert "root logged in with a key" in root and "password authentication" in root and "PermitRootLogin is yes" in root
+    assert "none of its" in before["Password authentication is off"]["detail"]
+    assert "id: 'deploy': no such user" in before["The deploy user exists"]["detail"]
+    assert "does not exist" in before["The notes unit restarts the app"]["detail"]
 
     status, out, err = run(client, HARDENING)
     assert status == 0, out + err
     client.close()
     wait_for_sshd_reload(access, student_keys["sam"])
 
-    with provider_for(environment, job_context(sam, "lab-check")).check_target() as target:
-        after = dict(run_checks(environment.exercise, target))
-    assert {name: outcome.detail for name, outcome in after.items() if not outcome.passed} == {}
+    attempt, after = check(environment, sam)
+    assert {name: result["detail"] for name, result in after.items() if not result["passed"]} == {}
+    assert attempt.score == 12
 
     # The hardened host: the student and deploy still get in with sam's key; dave's key is refused.
     login(access, student_keys["sam"], user="deploy").close()
@@ -104,18 +114,46 @@ def test_it_runs_the_hardening_exercise_on_a_real_debian_host(ssh_environment, s
         with pytest.raises(paramiko.AuthenticationException):
             login(access, student_keys["dave"], user=user)
 
+    destroy = run_now("lab-destroy", environment, user=sam)
+    assert destroy.status == "succeeded", lab_job_text(destroy)
+    assert docker_client.containers.list(all=True, filters={"label": f"filrouge.env={environment.pk}"}) == []
+    assert not Credential.objects.filter(name__endswith=f"env-{environment.pk}-panel-key").exists()
 
-def test_it_refuses_another_students_key_and_a_changed_host_key(ssh_environment, sam, student_keys):
+
+def test_it_refuses_another_students_key_and_a_changed_host_key(ssh_environment, sam, student_keys, docker_client):
+    from clusters.drivers.base import HostKeyMismatch, HostUnreachable
+    from tests.support.ports import wait_until
+
     environment = ssh_environment
     access = provider_for(environment, job_context(sam)).create()
     with pytest.raises(paramiko.AuthenticationException):
         login(access, student_keys["dave"])
     with pytest.raises(paramiko.AuthenticationException):
         login(access, student_keys["dave"], user="root")
-    wrong = dict(access["ssh"], host_key=access["ssh"]["host_key"])
-    wrong["host_key"] = "ssh-ed25519 " + "AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43
+    wrong = dict(access["ssh"], host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43)
     with pytest.raises(paramiko.BadHostKeyException):
         login({"ssh": wrong}, student_keys["sam"])
+
+    # The host's panel sshd gets a new key (a student with sudo could do this): the checks refuse it.
+    container = docker_client.containers.list(filters={"label": f"filrouge.env={environment.pk}"})[0]
+    result = container.exec_run(["sh", "-c", "rm -f /etc/filrouge-panel/ssh_host_ed25519_key* && "
+                                 "ssh-keygen -q -t ed25519 -N '' -f /etc/filrouge-panel/ssh_host_ed25519_key && "
+                                 "kill $(cat /run/filrouge-panel-sshd.pid)"])
+    assert result.exit_code == 0, result.output
+    refused = []
+
+    def refuses():
+        try:
+            provider_for(environment, job_context(sam)).check_target().__exit__()
+        except HostKeyMismatch as exc:
+            refused.append(str(exc))
+            return True
+        except HostUnreachable:
+            return False  # the supervisor has not restarted it yet
+        return False
+
+    wait_until(refuses, timeout=20, message="the panel kept talking to a host with a changed key")
+    assert "the host key changed" in refused[0]
 
 
 def test_it_destroys_everything_the_environment_created(ssh_environment, sam, docker_client):
@@ -132,10 +170,14 @@ def test_it_destroys_everything_the_environment_created(ssh_environment, sam, do
     assert not Credential.objects.filter(name__endswith=f"env-{environment.pk}-panel-key").exists()
 
 
-def test_it_refuses_to_launch_without_the_students_key(ssh_environment, sam):
-    from clusters.drivers.base import DriverError
+def test_it_refuses_to_launch_without_the_students_key(ssh_course, sam, docker_client):
     from labs.models import Enrolment
 
     Enrolment.objects.filter(student=sam).update(ssh_public_key="")
-    with pytest.raises(DriverError, match="No SSH public key"):
-        provider_for(ssh_environment, job_context(sam)).create()
+    environment = Environment.objects.create(exercise=make_exercise(ssh_course, "ssh-harden-systemd"), owner=sam)
+    job = run_now("lab-launch", environment, user=sam)
+    assert job.status == "failed"
+    assert "No SSH public key for this student" in job.error
+    assert environment.state == "failed"
+    assert docker_client.containers.list(all=True, filters={"label": f"filrouge.env={environment.pk}"}) == []
+    assert not AllocatedPort.objects.filter(environment=environment).exists()
