@@ -35,6 +35,7 @@ def main(rounds):
     from tests.kubeapi import KubeStandin
 
     load_all()
+    k8s.CoreV1Api, k8s.AppsV1Api  # noqa: B018 - the client's lazy imports (about 3 s here) are paid once per worker, not per launch
     api = KubeStandin(tls=True)
     api.start()
     try:
