@@ -134,6 +134,19 @@ def test_it_refuses_another_students_key_and_a_changed_host_key(ssh_environment,
     with pytest.raises(paramiko.BadHostKeyException):
         login({"ssh": wrong}, student_keys["sam"])
 
+    # The checks' argv is quoted word by word: a teacher's (or anyone's) words never become shell code.
+    from labs.checks import CHECKS, load_all
+
+    load_all()
+    with provider_for(environment, job_context(sam)).check_target() as target:
+        words = ["echo", "$(id -u); touch /tmp/pwned"]
+        echoed = CHECKS["ssh.command_output"]({"command": words, "matches": r"^\$\(id -u\); touch /tmp/pwned$"}, target)
+        assert echoed.passed, echoed.detail
+        pwned = CHECKS["ssh.file_contains"]({"path": "/tmp/pwned"}, target)
+        assert (pwned.passed, pwned.detail) == (False, "/tmp/pwned does not exist.")
+        spaced = CHECKS["ssh.file_contains"]({"path": "/etc/ssh/sshd_config", "line": "  PermitRootLogin yes "}, target)
+        assert spaced.passed, spaced.detail
+
     # The host's panel sshd gets a new key (a student with sudo could do this): the checks refuse it.
     container = docker_client.containers.list(filters={"label": f"filrouge.env={environment.pk}"})[0]
     result = container.exec_run(["sh", "-c", "rm -f /etc/filrouge-panel/ssh_host_ed25519_key* && "
