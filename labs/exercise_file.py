@@ -30,7 +30,9 @@ QUOTA_KEYS = {
     "ssh": {"cpu", "memory"},
 }
 START_KEYS = {
-    "docker": {"ports"},
+    # compose: a compose file (text) run at start, guarded like a student's; images: lab images
+    # to build or pull first; registries/registry: where the student may pull images from.
+    "docker": {"ports", "compose", "images", "registries", "registry"},
     # `manifests`: objects created in the namespace before the student starts (a ConfigMap...).
     "kubernetes": {"manifests"},
     "ssh": {"image", "user", "sudo"},
@@ -188,6 +190,13 @@ def _validate_start(loc, start, target):
                 raise loc.error(("start", "ports", index), _("a port name is lowercase letters, digits and dashes, like web."))
         if len(set(ports)) != len(ports):
             raise loc.error(("start", "ports"), _("port names must be unique."))
+        if "compose" in start and not isinstance(start["compose"], str):
+            raise loc.error(("start", "compose"), _("start.compose is a compose file as text (use `compose: |`)."))
+        for key in ("images", "registries"):
+            if key in start and not (isinstance(start[key], list) and all(isinstance(item, str) for item in start[key])):
+                raise loc.error(("start", key), _("start.%(key)s must be a list of names.") % {"key": key})
+        if "registry" in start and not isinstance(start["registry"], str):
+            raise loc.error(("start", "registry"), _("start.registry must be a registry host name."))
     if target == "ssh":
         for key in ("image", "user"):
             if key in start and not (isinstance(start[key], str) and re.match(r"^[a-z0-9][a-z0-9._/:-]*$", start[key])):

@@ -26,7 +26,7 @@ from panel.jobs.periodic import every
 from .checks.runner import run_checks
 from .exercise_file import MAX_TTL
 from .models import Attempt, Environment, EnvironmentState
-from .ports import allocate_ports, release_ports
+from .ports import release_ports
 from .providers import provider_for
 
 logger = logging.getLogger("filrouge.labs")
@@ -48,12 +48,17 @@ def may_act_on(user, environment, teachers_only=False):
     return not teachers_only and environment.owner_id == user.pk
 
 
+def is_secret_key(key):
+    key = str(key).lower()
+    return key in SECRET_KEYS or any(word in key for word in ("token", "password", "secret", "private"))
+
+
 def register_secrets(ctx, access):
     """Whatever in the access dict could let someone in never reaches a job line."""
     for key, value in (access or {}).items():
         if isinstance(value, dict):
             register_secrets(ctx, value)
-        elif isinstance(value, str) and (key in SECRET_KEYS or "token" in key or "password" in key) and len(value) >= 6:
+        elif isinstance(value, str) and is_secret_key(key) and len(value) >= 6:
             ctx.add_secret(value)
 
 
@@ -103,10 +108,8 @@ def _create(environment, ctx):
         )
     _set(environment, cluster=cluster)
     ctx.line(f"{environment.name} on {cluster}", task="allocate")
-    port_names = exercise.start.get("ports", []) if exercise.target == "docker" else []
-    if port_names:
-        ports = allocate_ports(environment, cluster, port_names)
-        ctx.line(", ".join(f"{name}={port}" for name, port in ports.items()), task="allocate")
+    # Host ports are the provider's to allocate (labs.ports.allocate_ports): it knows which
+    # ones the engine already publishes; lab-destroy releases them whatever happens.
     provider = _provider(environment, ctx)
     return provider.create()
 

@@ -8,6 +8,8 @@ from clusters import api as clusters_api
 from clusters import cluster_api
 from clusters import kube_api
 from deployments import api as deployments_api
+from labs import api as labs_api
+from labs import compose_api as labs_compose_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api
@@ -61,4 +63,20 @@ urlpatterns = [
     path("inventory/ansible/", clusters_api.AnsibleDynamicInventory.as_view(), name="api-inventory-ansible"),
     path("recipes/", clusters_api.RecipeList.as_view(), name="api-recipes"),
     path("recipe-runs/", clusters_api.RecipeRunStart.as_view(), name="api-recipe-runs"),
+    # teaching lab
+    path("labs/courses/", labs_api.CourseList.as_view(), name="api-labs-courses"),
+    path("labs/courses/<int:pk>/", labs_api.CourseDetail.as_view(), name="api-labs-course"),
+    path("labs/courses/<int:pk>/grid/", labs_api.CourseGrid.as_view(), name="api-labs-course-grid"),
+    path("labs/enrol/", labs_api.Enrol.as_view(), name="api-labs-enrol"),
+    path("labs/exercises/", labs_api.ExerciseList.as_view(), name="api-labs-exercises"),
+    path("labs/exercises/<int:pk>/", labs_api.ExerciseDetail.as_view(), name="api-labs-exercise"),
+    path("labs/exercises/<int:pk>/launch/", labs_api.ExerciseLaunch.as_view(), name="api-labs-exercise-launch"),
+    path("labs/exercises/<int:pk>/class-start/", labs_api.ClassStart.as_view(), name="api-labs-class-start"),
+    path("labs/environments/", labs_api.EnvironmentList.as_view(), name="api-labs-environments"),
+    path("labs/environments/<int:pk>/", labs_api.EnvironmentDetail.as_view(), name="api-labs-environment"),
+    path("labs/environments/<int:pk>/<slug:action>/", labs_api.EnvironmentAction.as_view(), name="api-labs-environment-action"),
+    path("labs/attempts/", labs_api.AttemptList.as_view(), name="api-labs-attempts"),
+    path("labs/attempts/<int:pk>/", labs_api.AttemptDetail.as_view(), name="api-labs-attempt"),
+    # teaching lab on Docker: a student's compose file for their environment
+    path("labs/environments/<int:pk>/compose/", labs_compose_api.EnvironmentCompose.as_view(), name="api-lab-environment-compose"),
 ]
