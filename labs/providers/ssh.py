@@ -32,6 +32,7 @@ from .base import Provider
 
 START_TIMEOUT = 60
 PORT_NAMES = ("ssh", "panel-ssh")
+PORT_REDRAWS = 20
 
 
 MEMORY_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
@@ -69,6 +70,17 @@ def publish_address(cluster):
         return cluster.server.address, "0.0.0.0"
     host = endpoint.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
     return host, "0.0.0.0"
+
+
+def port_is_free(address, port):
+    """Nothing listens on address:port (connections lingering in TIME_WAIT do not count, as for docker-proxy)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_for_banner(address, port, deadline):
@@ -117,12 +129,12 @@ class SSHProvider(Provider):
         if not student_key:
             raise DriverError(_("No SSH public key for this student: add one to the enrolment before launching an SSH exercise."))
         address, bind = publish_address(cluster)
-        ports = allocate_ports(environment, cluster, list(PORT_NAMES))
         private_key, public_key = new_keypair()
         ctx.add_secret(private_key)
         with docker_driver.connect(cluster, ctx) as engine:
             client = engine.client
             self._remove_containers(client)
+            ports = self._allocate(client, bind)
             try:
                 image = ensure_lab_host_image(client, line=ctx.line)
             except LabImageError as exc:
@@ -165,6 +177,23 @@ class SSHProvider(Provider):
             }
         }
 
+    def _allocate(self, client, bind):
+        """{ssh: port, panel-ssh: port}; a port already published by the engine (or bound on this
+        machine, for a local engine) is set aside and another one drawn."""
+        environment = self.environment
+        with docker_driver.docker_errors("the lab host's Docker host"):
+            in_use = {item.get("PublicPort") for container in client.api.containers() for item in container.get("Ports") or []}
+        for _attempt in range(PORT_REDRAWS):
+            ports = allocate_ports(environment, environment.cluster, list(PORT_NAMES))
+            busy = {name: port for name, port in ports.items() if port in in_use or (bind == "127.0.0.1" and not port_is_free(bind, port))}
+            if not busy:
+                return ports
+            for name, port in busy.items():
+                self.ctx.line(_("Port %(port)s is already in use on the host; taking another.") % {"port": port})
+                # Keep the row under another name so that the next draw cannot pick that port again.
+                environment.allocated_ports.filter(name=name).update(name=f"busy-{port}")
+        raise DriverError(_("No free host port found after %(count)d tries. Widen FILROUGE_LABS_PORT_RANGE.") % {"count": PORT_REDRAWS})
+
     def _read_host_key(self, container, path, deadline):
         """The host key line the container made at start, read through the Docker API (not over SSH)."""
         while True:
@@ -185,6 +214,21 @@ class SSHProvider(Provider):
             for container in client.containers.list(all=True, filters=self._label_filter()):
                 self.ctx.line(_("Removing %(name)s.") % {"name": container.name})
                 container.remove(force=True, v=True)
+
+    def reset(self):
+        """A fresh host on the same ports (the student's notes and firewall rules stay right)."""
+        environment = self.environment
+        if environment.cluster is not None:
+            with docker_driver.connect(environment.cluster, self.ctx) as engine:
+                self._remove_containers(engine.client)
+            _address, bind = publish_address(environment.cluster)
+            if bind == "127.0.0.1":
+                # The engine lets go of a removed container's ports a moment later: wait, so they are kept.
+                held = [port for name, port in environment.port_map().items() if name in PORT_NAMES]
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not all(port_is_free(bind, port) for port in held):
+                    time.sleep(0.1)
+        return self.create()
 
     def destroy(self):
         environment = self.environment

@@ -16,7 +16,7 @@ from tests.labs.jobhelpers import job_text as lab_job_text
 from tests.labs.jobhelpers import run_now
 from tests.support.sshclient import run, ssh_connect
 
-from .conftest import job_context, make_exercise
+from .conftest import job_context, job_text, make_exercise
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_host_base", "lab_sweep")]
 
@@ -35,6 +35,12 @@ printf '[Unit]\nDescription=Notes\n\n[Service]\nUser=deploy\nExecStart=/usr/bin/
 sudo -u deploy sh -c 'nohup python3 -m http.server 8000 --directory /srv/notes >/tmp/notes.log 2>&1 &'
 for i in $(seq 50); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/', timeout=1)" 2>/dev/null && break; sleep 0.1; done
 """
+
+
+def env_containers(docker_client, environment):
+    """The environment's containers (other checkouts' tests have environments with the same ids)."""
+    labels = environment.labels()
+    return docker_client.containers.list(all=True, filters={"label": [f"filrouge.lab={labels['filrouge.lab']}", f"filrouge.env={labels['filrouge.env']}"]})
 
 
 def login(access, keypair, user=None):
@@ -73,7 +79,7 @@ def test_it_runs_the_hardening_exercise_on_a_real_debian_host(ssh_course, sam, s
     assert ssh["host"] == "127.0.0.1" and ssh["user"] == "student"
     assert ssh["port"] in environment.ports
     assert ssh["host_key_fingerprint"] == fingerprint(ssh["host_key"])
-    containers = docker_client.containers.list(filters={"label": f"filrouge.env={environment.pk}"})
+    containers = env_containers(docker_client, environment)
     assert len(containers) == 1
     assert containers[0].labels["filrouge.owner"] == str(sam.pk)
     assert containers[0].attrs["HostConfig"]["NanoCpus"] == 500_000_000
@@ -116,7 +122,7 @@ def test_it_runs_the_hardening_exercise_on_a_real_debian_host(ssh_course, sam, s
 
     destroy = run_now("lab-destroy", environment, user=sam)
     assert destroy.status == "succeeded", lab_job_text(destroy)
-    assert docker_client.containers.list(all=True, filters={"label": f"filrouge.env={environment.pk}"}) == []
+    assert env_containers(docker_client, environment) == []
     assert not Credential.objects.filter(name__endswith=f"env-{environment.pk}-panel-key").exists()
 
 
@@ -148,7 +154,7 @@ def test_it_refuses_another_students_key_and_a_changed_host_key(ssh_environment,
         assert spaced.passed, spaced.detail
 
     # The host's panel sshd gets a new key (a student with sudo could do this): the checks refuse it.
-    container = docker_client.containers.list(filters={"label": f"filrouge.env={environment.pk}"})[0]
+    container = env_containers(docker_client, environment)[0]
     result = container.exec_run(["sh", "-c", "rm -f /etc/filrouge-panel/ssh_host_ed25519_key* && "
                                  "ssh-keygen -q -t ed25519 -N '' -f /etc/filrouge-panel/ssh_host_ed25519_key && "
                                  "kill $(cat /run/filrouge-panel-sshd.pid)"])
@@ -169,16 +175,49 @@ def test_it_refuses_another_students_key_and_a_changed_host_key(ssh_environment,
     assert "the host key changed" in refused[0]
 
 
-def test_it_destroys_everything_the_environment_created(ssh_environment, sam, docker_client):
+def three_ports_with_the_first_taken():
+    """(a bound socket, low, high): a range of three free ports whose first one is taken."""
+    import socket
+
+    from labs.providers.ssh import port_is_free
+    from tests.support.ports import free_port
+
+    for _ in range(200):
+        low = free_port()
+        if all(port_is_free("127.0.0.1", port) for port in (low + 1, low + 2)):
+            taken = socket.socket()
+            taken.bind(("127.0.0.1", low))
+            taken.listen()
+            return taken, low, low + 2
+    pytest.fail("no three consecutive free ports")
+
+
+def test_it_skips_a_taken_port_keeps_its_ports_on_reset_and_destroys_everything(ssh_environment, sam, student_keys, docker_client, settings):
     environment = ssh_environment
-    provider_for(environment, job_context(sam)).create()
-    assert AllocatedPort.objects.filter(environment=environment).count() == 2
+    taken, low, high = three_ports_with_the_first_taken()
+    settings.LABS_PORT_RANGE = (low, high)
+    try:
+        ctx = job_context(sam)
+        access = provider_for(environment, ctx).create()
+    finally:
+        taken.close()
+    ports = environment.port_map()
+    assert sorted([ports["ssh"], ports["panel-ssh"]]) == [low + 1, low + 2]
+    if AllocatedPort.objects.filter(environment=environment, name=f"busy-{low}").exists():  # drawn first (2 chances in 3)
+        assert f"Port {low} is already in use on the host; taking another." in job_text(ctx)
+    first_key = access["ssh"]["host_key"]
+
+    again = provider_for(environment, job_context(sam, "lab-reset")).reset()
+    assert again["ssh"]["port"] == access["ssh"]["port"]
+    assert again["ssh"]["host_key"] != first_key  # a new host: its own host keys, pinned again
+    login(again, student_keys["sam"]).close()
+    assert len(env_containers(docker_client, environment)) == 1
 
     provider = provider_for(environment, job_context(sam, "lab-destroy"))
     provider.destroy()
     provider.destroy()  # idempotent
 
-    assert docker_client.containers.list(all=True, filters={"label": f"filrouge.env={environment.pk}"}) == []
+    assert env_containers(docker_client, environment) == []
     assert not AllocatedPort.objects.filter(environment=environment).exists()
     assert not Credential.objects.filter(name__endswith=f"env-{environment.pk}-panel-key").exists()
 
@@ -192,5 +231,5 @@ def test_it_refuses_to_launch_without_the_students_key(ssh_course, sam, docker_c
     assert job.status == "failed"
     assert "No SSH public key for this student" in job.error
     assert environment.state == "failed"
-    assert docker_client.containers.list(all=True, filters={"label": f"filrouge.env={environment.pk}"}) == []
+    assert env_containers(docker_client, environment) == []
     assert not AllocatedPort.objects.filter(environment=environment).exists()
