@@ -10,6 +10,8 @@ import json
 import operator
 import re
 
+from django.utils.translation import gettext as _
+
 from clusters.drivers.base import DriverError, NotFound
 from clusters.drivers.kubernetes import api_errors, describe
 from clusters.kube_manifests import raw_request
@@ -51,7 +53,7 @@ def object_path(kind, name, namespace, api_version=None):
     default_version, plural = KINDS.get(kind, (None, kind.lower() + "s"))
     version = api_version or default_version
     if not version:
-        raise DriverError(f"Kind {kind!r} is not one the checks know: give its api_version in the exercise file.")
+        raise DriverError(_("Kind %(kind)r is not one the checks know: give its api_version in the exercise file.") % {"kind": kind})
     prefix = "/api/v1" if version == "v1" else f"/apis/{version}"
     return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
 
@@ -59,7 +61,7 @@ def object_path(kind, name, namespace, api_version=None):
 def get_object(target, kind, name, api_version=None):
     """The object as a dict, or None when it does not exist. Exactly one GET."""
     if target.kube is None or not target.namespace:
-        raise DriverError("This check needs a Kubernetes lab namespace; the exercise's target is not kubernetes.")
+        raise DriverError(_("This check needs a Kubernetes lab namespace; the exercise's target is not kubernetes."))
     api_client = target.kube
     path = object_path(kind, name, target.namespace, api_version)
     try:
@@ -105,10 +107,10 @@ def condition_holds(document, condition):
     """(holds, what was seen) for {field, op, value}."""
     field, op, wanted = condition.get("field", ""), condition.get("op", "=="), condition.get("value")
     if op not in OPS:
-        raise DriverError(f"Unknown operator {op!r} in a kubernetes.object condition; use one of {', '.join(OPS)}.")
+        raise DriverError(_("Unknown operator %(op)r in a kubernetes.object condition; use one of %(ops)s.") % {"op": op, "ops": ", ".join(OPS)})
     actual = field_value(document, field)
     if actual is MISSING:
-        return False, f"{field} is not set (needs {op} {wanted})"
+        return False, _("%(field)s is not set (needs %(op)s %(value)s)") % {"field": field, "op": op, "value": wanted}
     if op == "contains":
         holds = OPS[op](actual, wanted)
     else:
@@ -118,11 +120,13 @@ def condition_holds(document, condition):
         except TypeError:
             holds = False
     shown = json.dumps(actual) if isinstance(actual, (dict, list)) else actual
-    return holds, f"{field} is {shown}" + ("" if holds else f", needs {op} {wanted}")
+    if holds:
+        return True, _("%(field)s is %(actual)s") % {"field": field, "actual": shown}
+    return False, _("%(field)s is %(actual)s, needs %(op)s %(value)s") % {"field": field, "actual": shown, "op": op, "value": wanted}
 
 
 def _absent(kind, name, target):
-    return Outcome(False, f"No {kind} named {name} in namespace {target.namespace}.")
+    return Outcome(False, _("No %(kind)s named %(name)s in namespace %(namespace)s.") % {"kind": kind, "name": name, "namespace": target.namespace})
 
 
 @check("kubernetes.object", schema={"kind": (str, True), "api_version": (str, False), "name": (str, True), "conditions": (list, False)})
@@ -135,9 +139,11 @@ def kubernetes_object(params, target):
     for condition in params.get("conditions") or []:
         holds, text = condition_holds(document, condition)
         if not holds:
-            return Outcome(False, f"{kind} {name}: {text}.")
+            return Outcome(False, _("%(kind)s %(name)s: %(seen)s.") % {"kind": kind, "name": name, "seen": text})
         seen.append(text)
-    return Outcome(True, f"{kind} {name} exists" + (f": {'; '.join(seen)}." if seen else "."))
+    if seen:
+        return Outcome(True, _("%(kind)s %(name)s exists: %(seen)s.") % {"kind": kind, "name": name, "seen": "; ".join(seen)})
+    return Outcome(True, _("%(kind)s %(name)s exists.") % {"kind": kind, "name": name})
 
 
 def _in_range(value, bounds):
@@ -158,16 +164,16 @@ def kubernetes_hpa(params, target):
     if params.get("target"):
         scaled = (spec.get("scaleTargetRef") or {}).get("name")
         if scaled == params["target"]:
-            seen.append(f"scales {scaled}")
+            seen.append(_("scales %(name)s") % {"name": scaled})
         else:
-            problems.append(f"scales {scaled}, not {params['target']}")
+            problems.append(_("scales %(name)s, not %(wanted)s") % {"name": scaled, "wanted": params["target"]})
     minimum, maximum = spec.get("minReplicas", 1), spec.get("maxReplicas")
     for label, value, key in (("minReplicas", minimum, "min_replicas"), ("maxReplicas", maximum, "max_replicas")):
         if params.get(key):
             if _in_range(value, params[key]):
-                seen.append(f"{label} is {value}")
+                seen.append(_("%(field)s is %(value)s") % {"field": label, "value": value})
             else:
-                problems.append(f"{label} is {value}, needs {params[key][0]} to {params[key][1]}")
+                problems.append(_("%(field)s is %(value)s, needs %(low)s to %(high)s") % {"field": label, "value": value, "low": params[key][0], "high": params[key][1]})
     if params.get("cpu_target"):
         cpu = None
         for metric in spec.get("metrics") or []:
@@ -176,14 +182,14 @@ def kubernetes_hpa(params, target):
                 cpu = (resource.get("target") or {}).get("averageUtilization")
         low, high = params["cpu_target"]
         if cpu is None:
-            problems.append("no CPU utilisation target")
+            problems.append(_("no CPU utilisation target"))
         elif _in_range(cpu, params["cpu_target"]):
-            seen.append(f"CPU target {cpu} %")
+            seen.append(_("CPU target %(value)s %%") % {"value": cpu})
         else:
-            problems.append(f"CPU target is {cpu} %, needs {low} to {high} %")
+            problems.append(_("CPU target is %(value)s %%, needs %(low)s to %(high)s %%") % {"value": cpu, "low": low, "high": high})
     if problems:
-        return Outcome(False, f"HPA {name}: {'; '.join(problems)}.")
-    return Outcome(True, f"HPA {name}: {'; '.join(seen) or 'exists'}.")
+        return Outcome(False, _("HPA %(name)s: %(seen)s.") % {"name": name, "seen": "; ".join(problems)})
+    return Outcome(True, _("HPA %(name)s: %(seen)s.") % {"name": name, "seen": "; ".join(seen) or _("exists")})
 
 
 @check("kubernetes.service_port", schema={"name": (str, True), "port": (int, True), "target_port": ((int, str), False), "node_port": (bool, False)})
@@ -197,19 +203,22 @@ def kubernetes_service_port(params, target):
     ports = spec.get("ports") or []
     entry = next((item for item in ports if item.get("port") == port), None)
     if entry is None:
-        return Outcome(False, f"Service {name} has no port {port} (it has {', '.join(str(item.get('port')) for item in ports) or 'none'}).")
-    seen = [f"port {port}"]
+        known = ", ".join(str(item.get("port")) for item in ports) or _("none")
+        return Outcome(False, _("Service %(name)s has no port %(port)s (it has %(known)s).") % {"name": name, "port": port, "known": known})
+    seen = [_("port %(port)s") % {"port": port}]
     if params.get("target_port") is not None:
         wanted, actual = params["target_port"], entry.get("targetPort", port)
         if str(actual) != str(wanted):
-            return Outcome(False, f"Service {name} sends port {port} to {actual}, needs {wanted}.")
-        seen.append(f"to {actual}")
+            return Outcome(False, _("Service %(name)s sends port %(port)s to %(actual)s, needs %(wanted)s.") % {"name": name, "port": port, "actual": actual, "wanted": wanted})
+        seen.append(_("to %(port)s") % {"port": actual})
     if params.get("node_port") is not None:
         has_node_port = spec.get("type") in ("NodePort", "LoadBalancer") and bool(entry.get("nodePort"))
         if has_node_port != bool(params["node_port"]):
             kind = spec.get("type", "ClusterIP")
-            return Outcome(False, f"Service {name} is {kind}" + (", needs a node port." if params["node_port"] else ", must not open a node port."))
+            if params["node_port"]:
+                return Outcome(False, _("Service %(name)s is %(type)s, needs a node port.") % {"name": name, "type": kind})
+            return Outcome(False, _("Service %(name)s is %(type)s, must not open a node port.") % {"name": name, "type": kind})
         if has_node_port:
-            seen.append(f"node port {entry['nodePort']}")
-    return Outcome(True, f"Service {name}: {' '.join(seen)}.")
+            seen.append(_("node port %(port)s") % {"port": entry["nodePort"]})
+    return Outcome(True, _("Service %(name)s: %(seen)s.") % {"name": name, "seen": " ".join(seen)})
 

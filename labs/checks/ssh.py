@@ -8,6 +8,7 @@ import re
 import shlex
 
 import paramiko
+from django.utils.translation import gettext as _
 
 from clusters.drivers.base import AuthFailed, DriverError
 from clusters.drivers.ssh import SshConnection, SshTarget
@@ -25,7 +26,7 @@ def _short(text, limit=300):
 
 def _session(target):
     if target.ssh is None:
-        raise DriverError("This check needs an SSH lab host; the exercise's target is not ssh.")
+        raise DriverError(_("This check needs an SSH lab host; the exercise's target is not ssh."))
     return target.ssh
 
 
@@ -33,7 +34,7 @@ def _compile(pattern):
     try:
         return re.compile(pattern, re.MULTILINE)
     except re.error as exc:
-        raise DriverError(f"The check's regular expression {pattern!r} is invalid ({exc}); fix the exercise file.") from None
+        raise DriverError(_("The check's regular expression %(pattern)r is invalid (%(error)s); fix the exercise file.") % {"pattern": pattern, "error": exc}) from None
 
 
 @check("ssh.file_contains", schema={"path": (str, True), "line": (str, False), "regex": (str, False)})
@@ -44,18 +45,18 @@ def file_contains(params, target):
     quoted = shlex.quote(path)
     result = session.run(f"if [ -f {quoted} ]; then head -c {MAX_FILE_BYTES} {quoted}; else echo MISSING >&2; exit 3; fi", timeout=COMMAND_TIMEOUT)
     if result.exit_status == 3:
-        return Outcome(False, f"{path} does not exist.")
+        return Outcome(False, _("%(path)s does not exist.") % {"path": path})
     if not result.ok:
-        return Outcome(False, f"{path} cannot be read: {_short(result.stderr)}")
+        return Outcome(False, _("%(path)s cannot be read: %(error)s") % {"path": path, "error": _short(result.stderr)})
     text = result.stdout
     if params.get("line") is not None:
         wanted = params["line"].strip()
         if not any(line.strip() == wanted for line in text.splitlines()):
-            return Outcome(False, f"{path} has no line {wanted!r}.")
+            return Outcome(False, _("%(path)s has no line %(line)r.") % {"path": path, "line": wanted})
     if params.get("regex"):
         if not _compile(params["regex"]).search(text):
-            return Outcome(False, f"{path} does not match {params['regex']!r}.")
-    return Outcome(True, f"{path} has what was expected.")
+            return Outcome(False, _("%(path)s does not match %(regex)r.") % {"path": path, "regex": params["regex"]})
+    return Outcome(True, _("%(path)s has what was expected.") % {"path": path})
 
 
 @check("ssh.command_output", schema={"command": (list, True), "matches": (str, True)})
@@ -63,15 +64,17 @@ def command_output(params, target):
     """Run argv (each word quoted) as root; stdout and stderr together must match the regex."""
     words = params["command"]
     if not words or not all(isinstance(word, (str, int, float)) for word in words):
-        raise DriverError("ssh.command_output needs `command` as a list of words, e.g. [systemctl, is-enabled, notes].")
+        raise DriverError(_("ssh.command_output needs `command` as a list of words, e.g. [systemctl, is-enabled, notes]."))
     command = " ".join(shlex.quote(str(word)) for word in words)
     result = _session(target).run(command, timeout=COMMAND_TIMEOUT)
     output = (result.stdout + result.stderr).strip()
     if _compile(params["matches"]).search(output):
-        return Outcome(True, f"`{command}` printed what was expected.")
+        return Outcome(True, _("`%(command)s` printed what was expected.") % {"command": command})
     if len(output) > 300:
-        return Outcome(False, f"`{command}` exited {result.exit_status}; none of its {len(output.splitlines())} lines of output match {params['matches']!r}.")
-    return Outcome(False, f"`{command}` exited {result.exit_status} and printed: {output or '(nothing)'}")
+        return Outcome(False, _("`%(command)s` exited %(status)s; none of its %(lines)d lines of output match %(regex)r.")
+                       % {"command": command, "status": result.exit_status, "lines": len(output.splitlines()), "regex": params["matches"]})
+    return Outcome(False, _("`%(command)s` exited %(status)s and printed: %(output)s")
+                   % {"command": command, "status": result.exit_status, "output": output or _("(nothing)")})
 
 
 def _offered_methods(student, user):
@@ -87,7 +90,7 @@ def _offered_methods(student, user):
         transport.start_client(timeout=10)
         presented = transport.get_remote_server_key()
         if presented.get_name() != pinned.get_name() or presented.asbytes() != pinned.asbytes():
-            raise DriverError(f"{student['name']}: the student's sshd presented another host key than the one pinned at launch.")
+            raise DriverError(_("%(name)s: the student's sshd presented another host key than the one pinned at launch; reset the environment.") % {"name": student["name"]})
         try:
             transport.auth_none(user)
         except paramiko.BadAuthenticationType as exc:
@@ -123,22 +126,22 @@ def root_login_refused(params, target):
     `permitrootlogin no` and `passwordauthentication no`."""
     student = getattr(target, "student_sshd", None)
     if not student:
-        raise DriverError("ssh.root_login_refused needs an SSH lab host; the exercise's target is not ssh.")
+        raise DriverError(_("This check needs an SSH lab host; the exercise's target is not ssh."))
     problems = []
     if _root_key_login_works(student):
-        problems.append("root logged in with a key")
+        problems.append(_("root logged in with a key"))
     methods = _offered_methods(student, "root")
     if {"password", "keyboard-interactive"} & set(methods):
-        problems.append(f"sshd offers {', '.join(sorted({'password', 'keyboard-interactive'} & set(methods)))} authentication")
+        problems.append(_("sshd offers %(methods)s authentication") % {"methods": ", ".join(sorted({"password", "keyboard-interactive"} & set(methods)))})
     result = _session(target).run("sshd -T -C user=root,host=localhost,addr=127.0.0.1", timeout=COMMAND_TIMEOUT)
     settings = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     if not result.ok:
-        problems.append(f"sshd -T failed: {_short(result.stderr)}")
+        problems.append(_("sshd -T failed: %(error)s") % {"error": _short(result.stderr)})
     else:
         if settings.get("permitrootlogin") != "no":
-            problems.append(f"PermitRootLogin is {settings.get('permitrootlogin', '?')}")
+            problems.append(_("PermitRootLogin is %(value)s") % {"value": settings.get("permitrootlogin", "?")})
         if settings.get("passwordauthentication") != "no":
-            problems.append(f"PasswordAuthentication is {settings.get('passwordauthentication', '?')}")
+            problems.append(_("PasswordAuthentication is %(value)s") % {"value": settings.get("passwordauthentication", "?")})
     if problems:
         return Outcome(False, "; ".join(problems) + ".")
-    return Outcome(True, "Root login refused and password authentication off.")
+    return Outcome(True, _("Root login refused and password authentication off."))

@@ -7,7 +7,7 @@ from kubernetes import client as k8s
 from labs.checks import CHECKS, load_all
 from labs.checks.base import CheckTarget
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.k8s]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tests.labs.jobhelpers import job_text, run_now
 
 from .conftest import make_exercise
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_namespace_sweep")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_namespace_sweep"), pytest.mark.k8s]
 
 
 def student_client(access):

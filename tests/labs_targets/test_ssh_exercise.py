@@ -18,7 +18,7 @@ from tests.support.sshclient import run, ssh_connect
 
 from .conftest import job_context, job_text, make_exercise
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_host_base", "lab_sweep")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_host_base", "lab_sweep"), pytest.mark.ssh, pytest.mark.docker]
 
 HARDENING = r"""
 set -e
