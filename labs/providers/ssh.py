@@ -147,7 +147,7 @@ class SSHProvider(Provider):
                     labels={**environment.labels(), "filrouge.lab.role": "ssh-host"},
                     environment={
                         "FILROUGE_STUDENT_USER": user, "FILROUGE_STUDENT_KEY": student_key,
-                        "FILROUGE_STUDENT_SUDO": "1" if start.get("sudo", True) else "0", "FILROUGE_PANEL_KEY": public_key,
+                        "FILROUGE_STUDENT_SUDO": "1" if start.get("sudo") else "0", "FILROUGE_PANEL_KEY": public_key,
                     },
                     ports={"22/tcp": (bind, ports["ssh"]), f"{PANEL_SSH_PORT}/tcp": (bind, ports["panel-ssh"])},
                     **limits,

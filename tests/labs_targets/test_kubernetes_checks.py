@@ -26,10 +26,11 @@ def web_service(namespace, api_client, **spec):
 
 
 def test_it_reads_one_object_with_one_get_in_the_environment_namespace_only(kube_target, target):
-    admin = kube_target.api_client()
-    core = k8s.CoreV1Api(admin)
-    core.create_namespaced_config_map("default", {"metadata": {"name": "settings-elsewhere"}, "data": {"a": "1"}})
+    core = k8s.CoreV1Api(kube_target.api_client())
+    elsewhere_namespace = kube_target.namespace + "-other"
+    core.create_namespace({"metadata": {"name": elsewhere_namespace, "labels": {"filrouge.test": "true"}}})
     try:
+        core.create_namespaced_config_map(elsewhere_namespace, {"metadata": {"name": "settings-elsewhere"}, "data": {"a": "1"}})
         core.create_namespaced_config_map(kube_target.namespace, {"metadata": {"name": "settings"}, "data": {"mode": "production"}})
         if kube_target.api is not None:
             kube_target.api.reset_request_log()
@@ -41,7 +42,7 @@ def test_it_reads_one_object_with_one_get_in_the_environment_namespace_only(kube
         assert not elsewhere.passed
         assert elsewhere.detail == f"No ConfigMap named settings-elsewhere in namespace {kube_target.namespace}."
     finally:
-        core.delete_namespaced_config_map("settings-elsewhere", "default")
+        core.delete_namespace(elsewhere_namespace)
 
 
 def test_it_compares_numbers_as_numbers_and_says_what_it_saw(kube_target, target):
