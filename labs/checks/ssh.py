@@ -10,7 +10,7 @@ import shlex
 import paramiko
 from django.utils.translation import gettext as _
 
-from clusters.drivers.base import AuthFailed, DriverError
+from clusters.drivers.base import AuthFailed, DriverError, HostUnreachable
 from clusters.drivers.ssh import SshConnection, SshTarget
 
 from .base import Outcome, check
@@ -128,9 +128,13 @@ def root_login_refused(params, target):
     if not student:
         raise DriverError(_("This check needs an SSH lab host; the exercise's target is not ssh."))
     problems = []
-    if _root_key_login_works(student):
-        problems.append(_("root logged in with a key"))
-    methods = _offered_methods(student, "root")
+    try:
+        if _root_key_login_works(student):
+            problems.append(_("root logged in with a key"))
+        methods = _offered_methods(student, "root")
+    except (HostUnreachable, OSError, paramiko.SSHException, EOFError):
+        return Outcome(False, _("The student's sshd does not answer on port %(port)s: is it running, with a valid configuration (`sudo sshd -t`)?")
+                       % {"port": student["port"]})
     if {"password", "keyboard-interactive"} & set(methods):
         problems.append(_("sshd offers %(methods)s authentication") % {"methods": ", ".join(sorted({"password", "keyboard-interactive"} & set(methods)))})
     result = _session(target).run("sshd -T -C user=root,host=localhost,addr=127.0.0.1", timeout=COMMAND_TIMEOUT)

@@ -153,8 +153,21 @@ def test_it_refuses_another_students_key_and_a_changed_host_key(ssh_environment,
         spaced = CHECKS["ssh.file_contains"]({"path": "/etc/ssh/sshd_config", "line": "  PermitRootLogin yes "}, target)
         assert spaced.passed, spaced.detail
 
-    # The host's panel sshd gets a new key (a student with sudo could do this): the checks refuse it.
+    # A student who breaks their sshd gets a failed check that says so, not an error; the panel still gets in.
     container = env_containers(docker_client, environment)[0]
+    broken = container.exec_run(["sh", "-c", "echo 'NoSuchOption yes' > /etc/ssh/sshd_config.d/00-typo.conf && kill $(cat /run/sshd.pid)"])
+    assert broken.exit_code == 0, broken.output
+    seen = []
+    with provider_for(environment, job_context(sam)).check_target() as target:
+        def says_it_is_down():
+            seen.append(CHECKS["ssh.root_login_refused"]({}, target))
+            return "does not answer" in seen[-1].detail
+
+        wait_until(says_it_is_down, timeout=20, message="the check never saw the broken sshd")
+    assert (seen[-1].passed, seen[-1].detail) == (False, f"The student's sshd does not answer on port {access['ssh']['port']}: "
+                                                         "is it running, with a valid configuration (`sudo sshd -t`)?")
+
+    # The host's panel sshd gets a new key (a student with sudo could do this): the checks refuse it.
     result = container.exec_run(["sh", "-c", "rm -f /etc/filrouge-panel/ssh_host_ed25519_key* && "
                                  "ssh-keygen -q -t ed25519 -N '' -f /etc/filrouge-panel/ssh_host_ed25519_key && "
                                  "kill $(cat /run/filrouge-panel-sshd.pid)"])
