@@ -42,7 +42,8 @@ def launch(exercise, owner, user):
             except IntegrityError:  # a double click: the other request created it
                 environment = current_environment(exercise, owner)
         _ensure_free(environment)
-        if environment.state not in (EnvironmentState.PENDING, EnvironmentState.FAILED):
+        # Launching with no job running means its job was lost (a killed worker): launch again.
+        if environment.state not in (EnvironmentState.PENDING, EnvironmentState.FAILED, EnvironmentState.LAUNCHING):
             raise EnvironmentBusy(_("This environment is already %(state)s.") % {"state": environment.get_state_display().lower()})
         job = start_job("lab-launch", {}, user, target=environment)
     return environment, job

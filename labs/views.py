@@ -30,6 +30,8 @@ from .jobs import LAB_KINDS, active_lab_job, is_secret_key
 from .loading import save_exercise
 from .models import Attempt, Course, Environment, EnvironmentState, Exercise
 
+# Keys of the access dict that the page lays out itself (labs/partials/access.html).
+SHOWN_APART = {"kubeconfig", "namespace", "ssh", "ports", "docker", "host"}
 STUDENT_ACTIONS = {"check": actions.check, "reset": actions.reset, "destroy": actions.destroy}
 TEACHER_ACTIONS = {"extend", "expire"}
 
@@ -208,6 +210,7 @@ def _environment_context(environment, user):
     if last_job is not None:
         lines = list(JobEvent.objects.filter(job=last_job).order_by("-seq")[:12])[::-1]
     attempts = list(environment.attempts.select_related("requested_by")[:20])
+    access = shown_access(environment) if environment.state == EnvironmentState.READY else {}
     owner = environment.owner_id == user.pk
     return {
         "environment": environment,
@@ -215,7 +218,8 @@ def _environment_context(environment, user):
         "course": environment.exercise.course,
         "owner": owner,
         "teacher": environment.exercise.course.is_taught_by(user),
-        "access": shown_access(environment) if environment.state == EnvironmentState.READY else {},
+        "access": access,
+        "other_access": [(key, value) for key, value in access.items() if key not in SHOWN_APART],
         "active_job": job,
         "last_job": last_job,
         "job_lines": lines,

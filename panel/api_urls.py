@@ -1,6 +1,6 @@
 """Every REST endpoint, written out. Apps add their lines here (see docs/api-guide.md)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -74,9 +74,9 @@ urlpatterns = [
     path("labs/exercises/<int:pk>/class-start/", labs_api.ClassStart.as_view(), name="api-labs-class-start"),
     path("labs/environments/", labs_api.EnvironmentList.as_view(), name="api-labs-environments"),
     path("labs/environments/<int:pk>/", labs_api.EnvironmentDetail.as_view(), name="api-labs-environment"),
-    path("labs/environments/<int:pk>/<slug:action>/", labs_api.EnvironmentAction.as_view(), name="api-labs-environment-action"),
+    # teaching lab on Docker: a student's compose file for their environment (before the actions, which would take "compose")
+    path("labs/environments/<int:pk>/compose/", labs_compose_api.EnvironmentCompose.as_view(), name="api-lab-environment-compose"),
+    re_path(r"^labs/environments/(?P<pk>[0-9]+)/(?P<action>check|reset|destroy|extend|expire)/$", labs_api.EnvironmentAction.as_view(), name="api-labs-environment-action"),
     path("labs/attempts/", labs_api.AttemptList.as_view(), name="api-labs-attempts"),
     path("labs/attempts/<int:pk>/", labs_api.AttemptDetail.as_view(), name="api-labs-attempt"),
-    # teaching lab on Docker: a student's compose file for their environment
-    path("labs/environments/<int:pk>/compose/", labs_compose_api.EnvironmentCompose.as_view(), name="api-lab-environment-compose"),
 ]

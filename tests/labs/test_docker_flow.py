@@ -148,3 +148,55 @@ def test_a_launch_the_guard_refuses_fails_and_leaves_nothing_behind(lab, sam, do
     assert environment.state == EnvironmentState.FAILED and environment.error == job.error
     assert nothing_left(docker_client, environment) and environment.allocated_ports.count() == 0
     assert "removed what was half-created" in job_text(job)
+
+
+def test_a_teardown_that_fails_is_shown_then_retried_by_the_sweep(lab, sam, docker_client, clean_redis):
+    environment, job = launch(lab, sam, sam)
+    run_job(job)
+    cluster = lab.course.clusters.get()
+    real_endpoint = cluster.endpoint
+    Cluster.objects.filter(pk=cluster.pk).update(endpoint="unix:///run/filrouge-test-no-such-engine.sock")
+    Environment.objects.filter(pk=environment.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    failed = run_job(Job.objects.get(pk=sweep_expired_environments()[0]))
+    environment.refresh_from_db()
+
+    assert failed.status == Status.FAILED and failed.error.startswith("Teardown failed, retried automatically")
+    assert environment.state == EnvironmentState.DESTROYING and environment.error == failed.error
+    assert sweep_expired_environments() == []  # not hammered: retried a minute later
+    Job.objects.filter(pk=failed.pk).update(finished_at=timezone.now() - timedelta(minutes=2))
+    Cluster.objects.filter(pk=cluster.pk).update(endpoint=real_endpoint)
+
+    retried = run_job(Job.objects.get(pk=sweep_expired_environments()[0]))
+    environment.refresh_from_db()
+
+    assert retried.status == Status.SUCCEEDED, job_text(retried)
+    assert environment.state == EnvironmentState.DESTROYED and environment.error == ""
+    assert nothing_left(docker_client, environment)
+
+
+@pytest.mark.worker
+def test_the_scheduler_and_a_worker_tear_an_expired_environment_down_within_a_minute(lab, sam, docker_client, clean_redis, tmp_path):
+    from tests.fixtures.workers import start_scheduler, start_worker
+    from tests.support.ports import wait_until
+
+    environment, job = launch(lab, sam, sam)
+    run_job(job)
+    assert not nothing_left(docker_client, environment)
+    worker = start_worker(tmp_path)
+    scheduler = start_scheduler(tmp_path, FILROUGE_LABS_EXPIRY_SWEEP_INTERVAL=2)
+    try:
+        Environment.objects.filter(pk=environment.pk).update(expires_at=timezone.now())
+
+        def gone():
+            environment.refresh_from_db()
+            return environment.state == EnvironmentState.DESTROYED
+
+        wait_until(gone, timeout=60, message="the expired environment to be destroyed")
+    finally:
+        scheduler.stop()
+        worker.stop()
+    assert nothing_left(docker_client, environment) and environment.allocated_ports.count() == 0
+    teardown = Job.objects.get(kind="lab-destroy")
+    assert teardown.params == {"reason": "expired"} and teardown.user is None
+    assert teardown.worker_name.startswith("test-worker"), "run by the worker process, queued by the scheduler"

@@ -70,3 +70,13 @@ def test_class_start_from_the_page_launches_every_enrolled_student_once(exercise
     jobs = Job.objects.filter(kind="lab-launch")
     assert [job.target.owner.username for job in jobs] == ["dave"]
     assert "1 environment(s) launching, 1 already up or busy" in response.content.decode()
+
+
+def test_an_environment_whose_launch_job_was_lost_can_be_launched_again(exercise, enrolled, sam):
+    environment = Environment.objects.create(exercise=exercise, owner=sam, state=EnvironmentState.LAUNCHING)
+    Job.objects.create(kind="lab-launch", timeout=60, status="lost", target_id=str(environment.pk))
+
+    response = logged_in(sam).post(f"/labs/exercises/{exercise.pk}/launch/")
+
+    assert response["Location"] == f"/labs/environments/{environment.pk}/"
+    assert Job.objects.filter(kind="lab-launch", status="queued").count() == 1

@@ -113,3 +113,18 @@ def test_the_runner_scores_each_check_and_a_raising_check_fails_with_its_message
     assert [(r["name"], r["passed"], r["earned"]) for r in results] == [("answers", True, 2), ("boom", False, 0), ("missing", False, 0)]
     assert results[1]["detail"] == "RuntimeError: the engine said no"
     assert results[2]["hint"] == "h" and results[2]["points"] == 1
+
+
+def test_a_check_that_cannot_reach_the_environment_records_every_check_failed_with_why(exercise, enrolled, sam):
+    from clusters.models import Cluster
+
+    cluster = Cluster.objects.create(name="gone", kind="docker", endpoint="unix:///run/filrouge-test-no-such-engine.sock")
+    environment = Environment.objects.create(exercise=exercise, owner=sam, cluster=cluster, state=EnvironmentState.READY)
+
+    job = run_now("lab-check", environment, sam)
+
+    attempt = environment.attempts.get()
+    assert job.status == Status.FAILED and job.error.startswith("Could not observe the environment: ")
+    assert attempt.score == 0 and attempt.finished_at and len(attempt.results) == 2
+    assert all(not r["passed"] and r["detail"] == job.error for r in attempt.results)
+    assert environment.score == 0 and environment.last_checked_at

@@ -55,6 +55,7 @@ PAGES = [
     ("get", "/labs/environments/{env}/", {"HTTP_HX_REQUEST": "true"}, ("ok", "ok", 404, 403, "login")),
     ("get", "/labs/environments/{env}/kubeconfig/", {}, (404, "ok", 404, 403, "login")),
     ("get", "/labs/attempts/{attempt}/", {}, ("ok", "ok", 404, 403, "login")),
+    ("get", "/labs/environments/{env}/compose/", {}, ("ok", "ok", 404, 404, "login")),
     ("post", "/labs/environments/{env}/check/", {}, ("ok", "ok", 404, 403, "login")),
     ("post", "/labs/environments/{env}/reset/", {}, ("ok", "ok", 404, 403, "login")),
     ("post", "/labs/environments/{env}/destroy/", {}, ("ok", "ok", 404, 403, "login")),
