@@ -12,6 +12,7 @@ container, the access dict or a job line. Both host keys are read from the conta
 it has started (`docker exec`), and pinned: later connections must present exactly them.
 """
 
+import re
 import shlex
 import socket
 import time
@@ -125,6 +126,8 @@ class SSHProvider(Provider):
         cluster = environment.cluster
         start = environment.exercise.start or {}
         user = start.get("user") or "student"
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user) or user == "root":
+            raise DriverError(_("start.user %(user)r cannot be a login name on the lab host: use lowercase letters, digits, - and _ (not root).") % {"user": user})
         student_key = (environment.student_ssh_key or "").strip()
         if not student_key:
             raise DriverError(_("No SSH public key for this student: add one to the enrolment before launching an SSH exercise."))
