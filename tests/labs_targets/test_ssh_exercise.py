@@ -207,6 +207,8 @@ def three_ports_with_the_first_taken():
 
 def test_it_skips_a_taken_port_keeps_its_ports_on_reset_and_destroys_everything(ssh_environment, sam, student_keys, docker_client, settings):
     environment = ssh_environment
+    environment.exercise.start = {"user": "learner", "sudo": False}
+    environment.exercise.save()
     taken, low, high = three_ports_with_the_first_taken()
     settings.LABS_PORT_RANGE = (low, high)
     try:
@@ -223,7 +225,11 @@ def test_it_skips_a_taken_port_keeps_its_ports_on_reset_and_destroys_everything(
     again = provider_for(environment, job_context(sam, "lab-reset")).reset()
     assert again["ssh"]["port"] == access["ssh"]["port"]
     assert again["ssh"]["host_key"] != first_key  # a new host: its own host keys, pinned again
-    login(again, student_keys["sam"]).close()
+    assert again["ssh"]["user"] == "learner"
+    client = login(again, student_keys["sam"])
+    status, out, err = run(client, "id -un; sudo -n true")
+    client.close()
+    assert status != 0 and out.strip() == "learner" and "password is required" in err  # no sudo without start.sudo
     assert len(env_containers(docker_client, environment)) == 1
 
     provider = provider_for(environment, job_context(sam, "lab-destroy"))
