@@ -49,12 +49,32 @@ class KubernetesProvider(Provider):
     def _admin(self):
         return kube_driver.connect(self.environment.cluster, self.ctx)
 
+    def _namespace_owner(self, api_client):
+        """"absent", "ours" (labelled with this instance and environment) or "other" for the environment's namespace."""
+        from clusters.drivers.base import NotFound
+        from clusters.kube_manifests import raw_request
+
+        try:
+            with kube_driver.api_errors(f"namespace {self.environment.name} on {kube_driver.describe(api_client)}"):
+                data, _status = raw_request(api_client, "GET", f"/api/v1/namespaces/{self.environment.name}")
+        except NotFound:
+            return "absent"
+        labels = ((data or {}).get("metadata") or {}).get("labels") or {}
+        ours = self.environment.labels()
+        same = all(labels.get(key) == ours[key] for key in ("filrouge.lab", "filrouge.env"))
+        return "ours" if same else "other"
+
     def create(self):
         from clusters import kube_isolation
+        from clusters.drivers.base import Conflict
 
         environment, ctx = self.environment, self.ctx
         api_client = self._admin()
         try:
+            # Another panel (or this one under another FILROUGE_LABS_INSTANCE) may have an environment with the same name.
+            if self._namespace_owner(api_client) == "other":
+                raise Conflict(_("Namespace %(name)s already exists and belongs to another lab environment or panel; "
+                                 "give each panel on this cluster its own FILROUGE_LABS_INSTANCE.") % {"name": environment.name})
             ctx.line(_("Creating the isolated namespace %(name)s.") % {"name": environment.name})
             isolated = kube_isolation.create_isolated_namespace(
                 api_client, environment.name, quota=namespace_quota(environment.exercise.quota or {}),
@@ -89,7 +109,12 @@ class KubernetesProvider(Provider):
             return
         api_client = self._admin()
         try:
-            kube_isolation.delete_isolated_namespace(api_client, self.environment.name, ctx=self.ctx)
+            owner = self._namespace_owner(api_client)
+            if owner == "other":
+                self.ctx.line(_("Namespace %(name)s belongs to another environment; left alone.") % {"name": self.environment.name})
+                return
+            if owner == "ours":
+                kube_isolation.delete_isolated_namespace(api_client, self.environment.name, ctx=self.ctx)
         finally:
             api_client.close()
 

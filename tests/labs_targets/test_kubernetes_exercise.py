@@ -148,3 +148,18 @@ def test_it_runs_the_rolling_update_exercise(kube_course, kube_target, sam):
     attempt, after = check(environment, sam)
     assert {name: result["detail"] for name, result in after.items() if not result["passed"]} == {}
     assert attempt.score == attempt.max_score == 10
+
+
+def test_it_neither_takes_over_nor_deletes_a_namespace_of_another_environment(kube_course, kube_target, sam, settings):
+    environment = Environment.objects.create(exercise=make_exercise(kube_course, "k8s-api-hpa"), owner=sam)
+    admin = k8s.CoreV1Api(kube_target.api_client())
+    # Another panel's environment with the same id and student: same namespace name, its own instance label.
+    admin.create_namespace({"metadata": {"name": environment.name, "labels": {"filrouge.lab": "another-panel", "filrouge.env": str(environment.pk),
+                                                                              "filrouge.dev/isolated": "true", "filrouge.test": "true"}}})
+    try:
+        job = run_now("lab-launch", environment, user=sam)
+        assert job.status == "failed"
+        assert "belongs to another lab environment or panel" in job.error
+        assert admin.read_namespace(environment.name).metadata.labels["filrouge.lab"] == "another-panel"  # not deleted by the clean-up
+    finally:
+        admin.delete_namespace(environment.name)
