@@ -252,6 +252,8 @@ LABS_DOCKER_SUBNET_PREFIX = int(os.environ.get("FILROUGE_LABS_DOCKER_SUBNET_PREF
 LABS_DOCKER_PUBLISH_IP = os.environ.get("FILROUGE_LABS_DOCKER_PUBLISH_IP", "127.0.0.1")
 LABS_DOCKER_PUBLIC_HOST = os.environ.get("FILROUGE_LABS_DOCKER_PUBLIC_HOST", "")
 LABS_DOCKER_ALLOWED_REGISTRIES = tuple(r for r in os.environ.get("FILROUGE_LABS_DOCKER_ALLOWED_REGISTRIES", "").split(",") if r)
+# The Debian image lab SSH hosts are built on (labs/lab_host_image.py; see the operator guide).
+LABS_HOST_BASE_IMAGE = os.environ.get("FILROUGE_LABS_HOST_BASE_IMAGE", "debian:bookworm")
 
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at
 
