@@ -31,7 +31,8 @@ from .providers import provider_for
 
 logger = logging.getLogger("filrouge.labs")
 
-LAB_KINDS = ("lab-launch", "lab-check", "lab-reset", "lab-destroy", "lab-extend")
+# lab-compose counts too: no reset or destroy while a student's compose file is being run.
+LAB_KINDS = ("lab-launch", "lab-check", "lab-reset", "lab-destroy", "lab-extend", "lab-compose")
 # A teardown that failed is tried again by the sweep once this long has passed.
 TEARDOWN_RETRY_AFTER = timedelta(seconds=60)
 SECRET_KEYS = ("kubeconfig", "token", "password", "private_key", "client_key")
@@ -303,6 +304,12 @@ class LabExtend(LabJob):
             raise JobFailed("The environment is destroyed; nothing to extend.")
         expires_at = extended_expiry(environment, minutes)
         _set(environment, expires_at=expires_at)
+        if environment.state == EnvironmentState.READY:
+            access = _provider(environment, ctx).extended()
+            if access is not None:  # e.g. a Kubernetes token renewed to last until the new expiry
+                register_secrets(ctx, access)
+                environment.access = access
+                _set(environment, access_encrypted=environment.access_encrypted)
         ctx.ok(f"now ends {expires_at:%Y-%m-%d %H:%M} UTC", task="extend")
         return {"expires_at": expires_at.isoformat()}
 

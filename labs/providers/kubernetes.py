@@ -91,6 +91,17 @@ class KubernetesProvider(Provider):
         ctx.line(_("Namespace %(name)s ready; the kubeconfig is on the environment's page.") % {"name": isolated.name})
         return {"kubeconfig": yaml.safe_dump(kubeconfig, sort_keys=False), "namespace": isolated.name}
 
+    def extended(self):
+        """A fresh token that lives until the new expiry: the old one would end the student's access early."""
+        from clusters import kube_isolation
+
+        api_client = self._admin()
+        try:
+            renewed = kube_isolation.renew_token(api_client, self.environment.name, token_seconds=token_lifetime(self.environment), ctx=self.ctx)
+        finally:
+            api_client.close()
+        return {"kubeconfig": yaml.safe_dump(renewed.kubeconfig, sort_keys=False), "namespace": renewed.name}
+
     def _apply_start_manifests(self, api_client, namespace):
         """What the exercise gives at start (start.manifests: a ConfigMap, a broken Deployment...), applied in the namespace."""
         from clusters.kube_manifests import apply_objects, load_and_validate

@@ -163,3 +163,22 @@ def test_it_neither_takes_over_nor_deletes_a_namespace_of_another_environment(ku
         assert admin.read_namespace(environment.name).metadata.labels["filrouge.lab"] == "another-panel"  # not deleted by the clean-up
     finally:
         admin.delete_namespace(environment.name)
+
+
+def test_extending_an_environment_hands_the_student_a_token_that_lasts_until_the_new_end(kube_course, kube_target, sam, carol):
+    environment = launch(kube_course, "k8s-api-hpa", sam)
+    old_token = yaml.safe_load(environment.access["kubeconfig"])["users"][0]["user"]["token"]
+
+    job = run_now("lab-extend", environment, user=carol, minutes=600)
+    assert job.status == "succeeded", job_text(job)
+    environment.refresh_from_db()
+    new_token = yaml.safe_load(environment.access["kubeconfig"])["users"][0]["user"]["token"]
+    assert new_token != old_token
+    assert new_token not in job_text(job)
+    # The renewed kubeconfig still works in the namespace, and only there.
+    core = k8s.CoreV1Api(student_client(environment.access))
+    assert core.read_namespaced_config_map("api-poc-config", environment.name).metadata.name == "api-poc-config"
+    with pytest.raises(ApiException) as refused:
+        core.list_namespaced_pod("default")
+    assert refused.value.status == 403
+    run_now("lab-destroy", environment, user=sam)
