@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,12 @@ def ssh_client_login(host, user, key_file, password_only=False):
         options += ["-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no"]
     else:
         options += ["-i", str(key_file)]
-    result = subprocess.run(["ssh", *options, "-p", str(host.port), f"{user}@{host.host}", "true"], capture_output=True, text=True, timeout=30)
+    for _attempt in range(20):
+        result = subprocess.run(["ssh", *options, "-p", str(host.port), f"{user}@{host.host}", "true"], capture_output=True, text=True, timeout=30)
+        # Right after a reload sshd re-executes itself and may drop a connection before its banner.
+        if not any(sign in result.stderr for sign in ("kex_exchange_identification", "Connection refused", "Connection reset")):
+            break
+        time.sleep(0.5)
     return result.returncode, result.stderr
 
 
