@@ -54,7 +54,7 @@ def test_it_renders_every_kind_the_spec_asks_for(kube_target, bob):
         config_files=[{"path": "/etc/shop/app.conf", "content": "threads = 4\n"}],
         secrets=[{"name": "DB_PASSWORD"}, {"name": "tls-key", "path": "/run/secrets/tls.key"}],
         volumes=[{"source": "uploads", "target": "/data", "size_mib": 512}],
-        health_check={"type": "http", "path": "/healthz", "interval": 5, "timeout": 2, "retries": 3},
+        health_check={"type": "http", "path": "/index.html", "interval": 5, "timeout": 2, "retries": 3},
         resources={"cpu": 0.5, "memory_mib": 256, "cpu_request": 0.1, "memory_request_mib": 64},
         autoscaling={"min_replicas": 1, "max_replicas": 4, "cpu_target_percent": 60},
         ingress={"host": "shop.example.test", "path": "/", "tls_secret": "shop-tls"},
@@ -67,8 +67,8 @@ def test_it_renders_every_kind_the_spec_asks_for(kube_target, bob):
     api_client, ns = kube_target.api_client(), kube_target.namespace
     core, apps = k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
     container = apps.read_namespaced_deployment("shop", ns).spec.template.spec.containers[0]
-    assert container.readiness_probe.http_get.path == "/healthz" and container.readiness_probe.http_get.port == 8080
-    assert container.liveness_probe.http_get.path == "/healthz"
+    assert container.readiness_probe.http_get.path == "/index.html" and container.readiness_probe.http_get.port == 8080
+    assert container.liveness_probe.http_get.path == "/index.html"
     assert container.resources.limits == {"cpu": "500m", "memory": "256Mi"}
     assert container.resources.requests == {"cpu": "100m", "memory": "64Mi"}
     assert {"name": "MODE", "value": "production"} in [{"name": e.name, "value": e.value} for e in container.env]
@@ -202,3 +202,22 @@ def test_a_new_release_without_an_ingress_removes_the_old_one(kube_target, bob):
 
     assert f"deleted Ingress {kube_target.namespace}/web" in job_text(job)
     assert k8s.NetworkingV1Api(kube_target.api_client()).list_namespaced_ingress(kube_target.namespace).items == []
+
+
+def test_it_creates_the_namespace_of_a_new_project(kube_target, bob):
+    from clusters.models import Cluster  # noqa: F401 - the service's cluster is the test cluster
+
+    namespace = f"{kube_target.namespace}-new"
+    service = kube_service(kube_target, replicas=1)
+    Service.objects.filter(pk=service.pk).update(project=namespace)
+    service.refresh_from_db()
+    core = k8s.CoreV1Api(kube_target.api_client())
+    try:
+        job = succeeded(deploy(service, bob))
+        assert f"created namespace {namespace}" in job_text(job)
+        assert core.read_namespace(namespace).metadata.labels["app.kubernetes.io/managed-by"] == "filrouge"
+    finally:
+        try:
+            core.delete_namespace(namespace)
+        except k8s.rest.ApiException:
+            pass
