@@ -29,7 +29,7 @@ from kubernetes import client as kube_client
 from kubernetes.client.rest import ApiException
 
 from clusters.drivers import kubernetes as driver
-from clusters.drivers.base import DriverError, PermissionRefused
+from clusters.drivers.base import Conflict, DriverError, PermissionRefused
 from clusters.kube_rollout import RolloutFailed, follow_rollout
 
 from .. import kube_render
@@ -107,7 +107,11 @@ class KubernetesBackend(Backend):
                 KINDS[kind].patch(self.api_client)(name, namespace, item, field_manager=driver.FIELD_MANAGER, _content_type=APPLY_CONTENT_TYPE)
             except ApiException as exc:
                 if exc.status == 409:
-                    raise driver.translate(exc, f"{kind} {namespace}/{name} on {self.where}") from None
+                    raise Conflict(
+                        f"Another field manager owns fields of {kind} {namespace}/{name} on {self.where}: {driver.status_message(exc)}. "
+                        f"Change them with the tool that owns them (or stop it managing them), or let the panel take them over once with "
+                        f"`kubectl apply --server-side --force-conflicts --field-manager={driver.FIELD_MANAGER}`, then deploy again."
+                    ) from None
                 raise
         self.ctx.changed(f"applied {kind} {namespace}/{name}", task="apply")
 
