@@ -135,8 +135,8 @@ class KubernetesBackend(Backend):
 
     def follow(self, service, spec):
         monitor = (spec.get("update") or {}).get("monitor", 30)
-        follow_rollout(self.api_client, service.project, service.name, self.ctx, timeout=ROLLOUT_TIMEOUT, stuck_after=max(1.0, float(monitor)))
-        self.changed(service)
+        follow_rollout(self.api_client, service.project, service.name, self.ctx, timeout=ROLLOUT_TIMEOUT, stuck_after=max(1.0, float(monitor)),
+                       on_change=lambda: self.changed(service))
 
     # ---- the verbs ---------------------------------------------------------------------
 

@@ -221,3 +221,17 @@ def test_it_creates_the_namespace_of_a_new_project(kube_target, bob):
             core.delete_namespace(namespace)
         except k8s.rest.ApiException:
             pass
+
+
+def test_stop_scales_to_zero_and_keeps_the_objects(kube_target, bob):
+    service = kube_service(kube_target, replicas=2)
+    succeeded(deploy(service, bob))
+
+    succeeded(releases.act(service, bob, "service-stop"))
+
+    api_client = kube_target.api_client()
+    assert k8s.AppsV1Api(api_client).read_namespaced_deployment("web", kube_target.namespace).spec.replicas == 0
+    kube_target.wait_for(lambda: not [p for p in pods_of(api_client, kube_target.namespace, service) if not p.metadata.deletion_timestamp], message="no running pod left")
+    assert k8s.CoreV1Api(api_client).read_namespaced_service("web", kube_target.namespace).metadata.labels["filrouge.service"] == str(service.pk)
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.STOPPED
