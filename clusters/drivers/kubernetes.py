@@ -121,7 +121,8 @@ def connect_kubeconfig(kubeconfig, context=None, ctx=None):
     api_client = kube_client.ApiClient(configuration)
     from django.conf import settings
 
-    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=getattr(settings, "KUBE_READ_TIMEOUT", READ_TIMEOUT))
+    read_timeout = getattr(settings, "KUBE_READ_TIMEOUT", READ_TIMEOUT) if settings.configured else READ_TIMEOUT
+    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout)
     pool = api_client.rest_client.pool_manager
     pool.connection_pool_kw["timeout"] = timeout
     pool.connection_pool_kw["retries"] = StaleConnectionRetry()

@@ -146,7 +146,6 @@ class KubernetesBackend(Backend):
         self.ctx.line(f"applying {len(objects)} object(s) to namespace {service.project} as field manager {driver.FIELD_MANAGER}", task="apply")
         self.ensure_namespace(service.project)
         self.apply_all(objects)
-        self.changed(service)
         try:
             self.follow(service, spec)
         except RolloutFailed as failure:
