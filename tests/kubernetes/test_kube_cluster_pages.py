@@ -164,3 +164,11 @@ def test_bob_switches_to_another_context_of_the_stored_kubeconfig(bob):
     saved = client.post(reverse("clusters:cluster_edit", args=[cluster.pk]), {"name": "prod", "context": "lab-admin", "default_namespace": "shop"})
     assert saved.status_code == 302
     assert Cluster.objects.get(pk=cluster.pk).context == "lab-admin"
+
+
+def test_the_cluster_list_shows_pods_and_nodes_of_kubernetes_clusters(bob, kube_target):
+    from panel.jobs.services import start_job
+
+    assert run_job(start_job("kube-observe", {}, bob, target=kube_target.cluster)).status == "succeeded"
+    text = logged_in(bob).get(reverse("clusters:cluster_list")).content.decode()
+    assert kube_target.cluster.name in text and "nodes ready" in text and "Add a Kubernetes cluster" in text
