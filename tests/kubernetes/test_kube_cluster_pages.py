@@ -172,3 +172,13 @@ def test_the_cluster_list_shows_pods_and_nodes_of_kubernetes_clusters(bob, kube_
     assert run_job(start_job("kube-observe", {}, bob, target=kube_target.cluster)).status == "succeeded"
     text = logged_in(bob).get(reverse("clusters:cluster_list")).content.decode()
     assert kube_target.cluster.name in text and "nodes ready" in text and "Add a Kubernetes cluster" in text
+
+
+def test_the_api_changes_the_context_only_to_one_the_kubeconfig_has(bob):
+    client = api_client(bob)
+    cluster = client.post("/api/clusters/kubernetes/", {"name": "ci", "kubeconfig": TWO_CONTEXTS, "context": "prod-admin"}, format="json").json()["cluster"]
+    assert cluster["context"] == "prod-admin" and cluster["default_namespace"] == "shop"
+    refused = client.patch(f"/api/clusters/{cluster['id']}/", {"context": "nope"}, format="json")
+    assert refused.status_code == 400 and "prod-admin, lab-admin" in refused.json()["context"][0]
+    changed = client.patch(f"/api/clusters/{cluster['id']}/", {"context": "lab-admin"}, format="json")
+    assert changed.status_code == 200 and changed.json()["context"] == "lab-admin"
