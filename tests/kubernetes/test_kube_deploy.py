@@ -235,3 +235,16 @@ def test_stop_scales_to_zero_and_keeps_the_objects(kube_target, bob):
     assert k8s.CoreV1Api(api_client).read_namespaced_service("web", kube_target.namespace).metadata.labels["filrouge.service"] == str(service.pk)
     service.refresh_from_db()
     assert service.status == ServiceStatus.STOPPED
+
+
+def test_an_autoscaled_service_is_not_scaled_by_hand_and_stopping_it_removes_its_autoscaler(kube_target, bob):
+    service = kube_service(kube_target, replicas=1, autoscaling={"min_replicas": 1, "max_replicas": 3})
+    succeeded(deploy(service, bob))
+
+    job = failed(releases.act(service, bob, "service-scale", {"replicas": 2}))
+    assert "is autoscaled" in job.error and "autoscaling bounds" in job.error
+
+    succeeded(releases.act(service, bob, "service-stop"))
+    api_client = kube_target.api_client()
+    assert k8s.AutoscalingV2Api(api_client).list_namespaced_horizontal_pod_autoscaler(kube_target.namespace).items == []
+    assert k8s.AppsV1Api(api_client).read_namespaced_deployment("web", kube_target.namespace).spec.replicas == 0
