@@ -286,3 +286,5 @@ def probe_servers(ids=None):
 # Docker and Swarm engines declare their job kinds in their own module.
 from . import engine_jobs  # noqa: E402,F401
 from . import kube_jobs  # noqa: E402,F401
+# Kubernetes manifests and isolated namespaces too.
+from . import kube_isolation_jobs, kube_manifest_jobs  # noqa: E402,F401

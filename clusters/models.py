@@ -206,3 +206,7 @@ class Cluster(Audited, models.Model):
 
     def __str__(self):
         return self.name
+
+
+# Kubernetes manifests and isolated namespaces have their own module.
+from .kube_records import IsolatedNamespaceRecord, ManifestSet  # noqa: E402,F401

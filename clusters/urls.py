@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import cluster_views, kube_views, views
+from . import cluster_views, kube_manifest_views, kube_views, views
 
 app_name = "clusters"
 
@@ -33,6 +33,12 @@ urlpatterns = [
     path("clusters/kubernetes/contexts/", kube_views.kube_contexts, name="kube_contexts"),
     path("clusters/<int:pk>/", cluster_views.cluster_detail, name="cluster_detail"),
     path("clusters/<int:pk>/edit/", cluster_views.cluster_edit, name="cluster_edit"),
+    # Kubernetes manifests and isolated namespaces (before the generic cluster-job route)
+    path("clusters/<int:pk>/manifests/", kube_manifest_views.manifests_page, name="kube_manifests"),
+    path("clusters/<int:pk>/manifests/jobs/<int:job_pk>/", kube_manifest_views.manifest_job, name="kube_manifest_job"),
+    path("clusters/<int:pk>/namespaces/", kube_manifest_views.namespaces_page, name="kube_namespaces"),
+    path("isolated-namespaces/<int:pk>/kubeconfig/", kube_manifest_views.isolated_namespace_kubeconfig, name="isolated_namespace_kubeconfig"),
+    path("isolated-namespaces/<int:pk>/<slug:action>/", kube_manifest_views.isolated_namespace_action, name="isolated_namespace_action"),
     path("clusters/<int:pk>/<slug:action>/", cluster_views.cluster_job, name="cluster_job"),
     path("clusters/<int:pk>/nodes/<str:node>/availability/", cluster_views.node_availability, name="node_availability"),
 ]

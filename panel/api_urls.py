@@ -1,14 +1,17 @@
 """Every REST endpoint, written out. Apps add their lines here (see docs/api-guide.md)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clusters import api as clusters_api
 from clusters import cluster_api
 from clusters import kube_api as clusters_kube_api
+from clusters import kube_manifest_api
 from deployments import api as deployments_api
 from deployments import service_state_api
+from labs import api as labs_api
+from labs import compose_api as labs_compose_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api
@@ -31,6 +34,13 @@ urlpatterns = [
     path("clusters/", cluster_api.ClusterListCreate.as_view(), name="api-clusters"),
     path("clusters/<int:pk>/", cluster_api.ClusterDetail.as_view(), name="api-cluster"),
     path("clusters/<int:pk>/nodes/<str:node>/availability/", cluster_api.NodeAvailability.as_view(), name="api-cluster-node-availability"),
+    # Kubernetes namespaces, manifests and isolated namespaces (before the generic cluster-job route)
+    path("clusters/<int:pk>/namespaces/", kube_manifest_api.ClusterNamespaces.as_view(), name="api-cluster-namespaces"),
+    path("clusters/<int:pk>/manifests/<slug:action>/", kube_manifest_api.ClusterManifests.as_view(), name="api-cluster-manifests"),
+    path("clusters/<int:pk>/isolated-namespaces/", kube_manifest_api.IsolatedNamespaceListCreate.as_view(), name="api-cluster-isolated-namespaces"),
+    path("isolated-namespaces/<int:pk>/", kube_manifest_api.IsolatedNamespaceDetail.as_view(), name="api-isolated-namespace"),
+    path("isolated-namespaces/<int:pk>/renew/", kube_manifest_api.IsolatedNamespaceRenew.as_view(), name="api-isolated-namespace-renew"),
+    path("isolated-namespaces/<int:pk>/kubeconfig/", kube_manifest_api.IsolatedNamespaceKubeconfig.as_view(), name="api-isolated-namespace-kubeconfig"),
     path("clusters/<int:pk>/<slug:action>/", cluster_api.ClusterJob.as_view(), name="api-cluster-job"),
     # services and releases
     path("services/", deployments_api.ServiceListCreate.as_view(), name="api-services"),
@@ -61,4 +71,20 @@ urlpatterns = [
     path("services/<int:pk>/events/", service_state_api.ServiceEvents.as_view(), name="api-service-events"),
     path("services/<int:pk>/logs/", service_state_api.ServiceLogs.as_view(), name="api-service-logs"),
     path("services/<int:pk>/observe/", service_state_api.ServiceObserve.as_view(), name="api-service-observe"),
+    # teaching lab
+    path("labs/courses/", labs_api.CourseList.as_view(), name="api-labs-courses"),
+    path("labs/courses/<int:pk>/", labs_api.CourseDetail.as_view(), name="api-labs-course"),
+    path("labs/courses/<int:pk>/grid/", labs_api.CourseGrid.as_view(), name="api-labs-course-grid"),
+    path("labs/enrol/", labs_api.Enrol.as_view(), name="api-labs-enrol"),
+    path("labs/exercises/", labs_api.ExerciseList.as_view(), name="api-labs-exercises"),
+    path("labs/exercises/<int:pk>/", labs_api.ExerciseDetail.as_view(), name="api-labs-exercise"),
+    path("labs/exercises/<int:pk>/launch/", labs_api.ExerciseLaunch.as_view(), name="api-labs-exercise-launch"),
+    path("labs/exercises/<int:pk>/class-start/", labs_api.ClassStart.as_view(), name="api-labs-class-start"),
+    path("labs/environments/", labs_api.EnvironmentList.as_view(), name="api-labs-environments"),
+    path("labs/environments/<int:pk>/", labs_api.EnvironmentDetail.as_view(), name="api-labs-environment"),
+    # teaching lab on Docker: a student's compose file for their environment (before the actions, which would take "compose")
+    path("labs/environments/<int:pk>/compose/", labs_compose_api.EnvironmentCompose.as_view(), name="api-lab-environment-compose"),
+    re_path(r"^labs/environments/(?P<pk>[0-9]+)/(?P<action>check|reset|destroy|extend|expire)/$", labs_api.EnvironmentAction.as_view(), name="api-labs-environment-action"),
+    path("labs/attempts/", labs_api.AttemptList.as_view(), name="api-labs-attempts"),
+    path("labs/attempts/<int:pk>/", labs_api.AttemptDetail.as_view(), name="api-labs-attempt"),
 ]

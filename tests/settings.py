@@ -118,5 +118,6 @@ from panel.settings import *  # noqa: E402,F403
 from panel.settings import INSTALLED_APPS  # noqa: E402
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobkinds"]
+LABS_INSTANCE = f"test-{CHECKOUT}"  # lab objects of this checkout's tests, swept only by them
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -36,6 +36,11 @@ class Provider(ABC):
         self.destroy()
         return self.create()
 
+    def extended(self):
+        """The environment got more time (expires_at is already the new one). Return a new access
+        dict when what the student holds must follow (a token that would expire first), else None."""
+        return None
+
     @abstractmethod
     def check_target(self):
         """A labs.checks.base.CheckTarget for this environment (use it in a `with`)."""

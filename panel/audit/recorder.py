@@ -35,6 +35,8 @@ def snapshot(instance):
 def _jsonable(value):
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
+    if isinstance(value, datetime.timedelta):  # DurationField (an exercise's ttl)
+        return value.total_seconds()
     if isinstance(value, (uuid.UUID, decimal.Decimal)):
         return str(value)
     if isinstance(value, (bytes, memoryview)):

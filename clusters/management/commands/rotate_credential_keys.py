@@ -28,4 +28,22 @@ class Command(BaseCommand):
                                        "was a key removed from FILROUGE_CREDENTIAL_KEYS before rotation finished?") from None
                 Credential.objects.filter(pk=credential.pk).update(secret_encrypted=token)
                 rotated += 1
+            rotated += _rotate_kube_records()
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {rotated} credential(s) with the current key."))
+
+
+def _rotate_kube_records():
+    """Stored manifest sets and isolated-namespace kubeconfigs are encrypted with the same keys."""
+    from clusters.models import IsolatedNamespaceRecord, ManifestSet
+
+    rotated = 0
+    for model, field in ((ManifestSet, "text_encrypted"), (IsolatedNamespaceRecord, "kubeconfig_encrypted")):
+        for row in model.objects.select_for_update().exclude(**{field: ""}).only("pk", field):
+            try:
+                token = crypto.rotate(getattr(row, field))
+            except (InvalidToken, crypto.SecretUnreadable):
+                raise CommandError(f"{model.__name__} #{row.pk} cannot be decrypted with any configured key; "
+                                   "was a key removed from FILROUGE_CREDENTIAL_KEYS before rotation finished?") from None
+            model.objects.filter(pk=row.pk).update(**{field: token})
+            rotated += 1
+    return rotated
