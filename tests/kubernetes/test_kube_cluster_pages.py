@@ -146,6 +146,7 @@ def test_the_cluster_page_shows_the_observed_state_and_its_age(bob, kube_target)
     text = page.content.decode()
     assert page.status_code == 200
     assert 'id="kube-nodes"' in text and "v1." in text and kube_target.namespace in text
+    assert 'id="kube-manifests-link"' in text and 'id="kube-namespaces-link"' in text
     assert "ago" in text and "requests" in text
     poll = client.get(reverse("clusters:cluster_detail", args=[kube_target.cluster.pk]), HTTP_HX_REQUEST="true")
     assert 'id="cluster-state"' in poll.content.decode() and "<html" not in poll.content.decode()
