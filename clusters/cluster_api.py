@@ -26,7 +26,7 @@ class ClusterSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Cluster
-        fields = ["id", "name", "kind", "endpoint", "credential", "server", "labels", "reachable", "version", "observed", "observed_at", "observed_age_seconds", "observe_error", "created_at"]
+        fields = ["id", "name", "kind", "endpoint", "credential", "server", "context", "default_namespace", "labels", "reachable", "version", "observed", "observed_at", "observed_age_seconds", "observe_error", "created_at"]
         read_only_fields = ["reachable", "version", "observed", "observed_at", "observe_error", "created_at"]
 
     def get_observed_age_seconds(self, cluster) -> float | None:
@@ -49,6 +49,10 @@ class ClusterSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
         if merged["kind"] in ("docker", "swarm"):
             data["endpoint"] = form.cleaned_data["endpoint"]
+        if merged["kind"] == "kubernetes" and data.get("context"):
+            contexts = (getattr(merged["credential"], "public", None) or {}).get("contexts") or []
+            if data["context"] not in contexts:
+                raise serializers.ValidationError({"context": [f"The kubeconfig has no context {data['context']!r}; it has: {', '.join(contexts) or 'none'}."]})
         return data
 
 

@@ -6,6 +6,8 @@ deployed on the cluster get their pods from the same pod list.
 """
 
 import logging
+import os
+import sys
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -124,3 +126,24 @@ def observe_kubernetes_clusters():
             logger.warning("Observing %s failed: %s", cluster, exc)
 
 
+
+
+_client_preloaded = False
+
+
+def _preload_kubernetes_client():
+    """The official client imports its API and model classes on first use: about a second of
+    pydantic model building. RQ forks a fresh horse per job, which would pay it every time;
+    importing them once in the worker, before it forks, lets every horse inherit them (the
+    first progress line of a deploy comes that much sooner)."""
+    global _client_preloaded
+    if _client_preloaded or "rqworker" not in sys.argv:
+        return
+    _client_preloaded = True
+    from kubernetes import watch  # noqa: F401
+
+    for name in ("CoreV1Api", "AppsV1Api", "NetworkingV1Api", "AutoscalingV2Api", "VersionApi", "V1Pod", "V1Deployment", "V1Event", "V1Namespace"):
+        getattr(kube_client, name)
+
+
+os.register_at_fork(before=_preload_kubernetes_client)

@@ -97,7 +97,7 @@ def pod_problems(api_client, namespace, deployment):
 
 
 class _Follower:
-    def __init__(self, api_client, namespace, name, ctx, timeout, stuck_after):
+    def __init__(self, api_client, namespace, name, ctx, timeout, stuck_after, on_change=None):
         self.api_client = api_client
         self.apps = kube_client.AppsV1Api(api_client)
         self.namespace, self.name, self.ctx = namespace, name, ctx
@@ -105,6 +105,7 @@ class _Follower:
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
         self.stuck_after = stuck_after
+        self.on_change = on_change
         self.last_report = None
         self.last_change = time.monotonic()
 
@@ -128,6 +129,8 @@ class _Follower:
             total = max(desired, 1) * 3
             done = min(updated, desired) + min(ready, desired) + min(available, desired) if desired else total
             self.ctx.progress(min(done, total), total)
+            if self.on_change is not None:
+                self.on_change()
         return complete
 
     def check(self, deployment):
@@ -234,7 +237,7 @@ class _WatchUnusable(Exception):
     pass
 
 
-def follow_rollout(api_client, namespace, name, ctx, *, timeout, stuck_after=None):
+def follow_rollout(api_client, namespace, name, ctx, *, timeout, stuck_after=None, on_change=None):
     """Follow Deployment `namespace/name` until its rollout is complete.
 
     Writes "updated u/d, ready r/d, available a/d" lines and ctx.progress(done, total) on
@@ -243,6 +246,7 @@ def follow_rollout(api_client, namespace, name, ctx, *, timeout, stuck_after=Non
     with the scheduler's message) when the Deployment reports ProgressDeadlineExceeded or,
     when `stuck_after` is given, when nothing changed for that many seconds while a pod
     shows such a reason; RolloutTimedOut after `timeout` seconds; other driver errors
-    (unreachable, 401, 403...) as they come.
+    (unreachable, 401, 403...) as they come. `on_change()`, when given, is called after
+    each progress line (the deploy job refreshes the service's pods there).
     """
-    _Follower(api_client, namespace, name, ctx, timeout, stuck_after).run()
+    _Follower(api_client, namespace, name, ctx, timeout, stuck_after, on_change).run()

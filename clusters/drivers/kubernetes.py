@@ -116,14 +116,16 @@ def connect_kubeconfig(kubeconfig, context=None, ctx=None):
     except kube_config.ConfigException as exc:
         raise DriverError(f"The kubeconfig cannot be used: {exc}.") from None
     # One answer per request: a failing API is reported, not retried three times in silence.
-    configuration.retries = False
+    # The one exception is a kept-alive connection the server had already closed.
+    configuration.retries = StaleConnectionRetry()
     api_client = kube_client.ApiClient(configuration)
     from django.conf import settings
 
-    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=getattr(settings, "KUBE_READ_TIMEOUT", READ_TIMEOUT))
+    read_timeout = getattr(settings, "KUBE_READ_TIMEOUT", READ_TIMEOUT) if settings.configured else READ_TIMEOUT
+    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout)
     pool = api_client.rest_client.pool_manager
     pool.connection_pool_kw["timeout"] = timeout
-    pool.connection_pool_kw["retries"] = False
+    pool.connection_pool_kw["retries"] = StaleConnectionRetry()
     if type(pool) is urllib3.PoolManager:
         # The client passes timeout=None on every request without _request_timeout, which
         # urllib3 reads as "no timeout": a pool that fills in ours keeps a stuck API bounded.
@@ -132,6 +134,24 @@ def connect_kubeconfig(kubeconfig, context=None, ctx=None):
         api_client.rest_client.pool_manager = bounded
         pool.clear()
     return api_client
+
+
+class StaleConnectionRetry(urllib3.Retry):
+    """Send a request again, once, only when the server dropped the pooled connection before
+    answering (RemoteDisconnected on a reused keep-alive connection, which API servers and
+    proxies do after a watch or an idle spell). Timeouts, refused connections and every
+    HTTP status are reported at once. The panel's writes are server-side applies, patches
+    and deletes, which are safe to send twice."""
+
+    def __init__(self, **kwargs):
+        kwargs.update(total=kwargs.get("total", 1), connect=0, read=kwargs.get("read", 1), status=0, other=0, redirect=0,
+                      allowed_methods=frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}), raise_on_status=False)
+        super().__init__(**kwargs)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if error is not None and not isinstance(error, urllib3.exceptions.ProtocolError):
+            raise error.with_traceback(_stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 class _BoundedPoolManager(urllib3.PoolManager):

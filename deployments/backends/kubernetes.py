@@ -14,7 +14,8 @@ How a release runs here (see deployments/kube_render.py for the objects):
   release with another replica count; restart sets the pod template's restartedAt
   annotation as `kubectl rollout restart` does (its own field manager, so the next
   apply does not fight it); remove deletes every object labelled with the service and
-  nothing else.
+  nothing else; stop scales to 0 (an autoscaled service loses its HPA first, and its
+  replica count is then taken over from the autoscaler: the only forced apply).
 
 Pods, events and logs are read with one list call each (pods by label selector, the
 namespace's events filtered here), never one request per pod (except a log stream,
@@ -29,7 +30,7 @@ from kubernetes import client as kube_client
 from kubernetes.client.rest import ApiException
 
 from clusters.drivers import kubernetes as driver
-from clusters.drivers.base import DriverError, PermissionRefused
+from clusters.drivers.base import Conflict, DriverError, PermissionRefused
 from clusters.kube_rollout import RolloutFailed, follow_rollout
 
 from .. import kube_render
@@ -100,14 +101,19 @@ class KubernetesBackend(Backend):
         except ValueError as exc:
             raise DriverError(f"{service}: {exc}") from None
 
-    def apply(self, item):
+    def apply(self, item, force=False):
+        """Server-side apply as the panel's field manager; `force` only where the module doc says."""
         kind, name, namespace = item["kind"], item["metadata"]["name"], item["metadata"]["namespace"]
         with self.errors():
             try:
-                KINDS[kind].patch(self.api_client)(name, namespace, item, field_manager=driver.FIELD_MANAGER, _content_type=APPLY_CONTENT_TYPE)
+                KINDS[kind].patch(self.api_client)(name, namespace, item, field_manager=driver.FIELD_MANAGER, force=force or None, _content_type=APPLY_CONTENT_TYPE)
             except ApiException as exc:
                 if exc.status == 409:
-                    raise driver.translate(exc, f"{kind} {namespace}/{name} on {self.where}") from None
+                    raise Conflict(
+                        f"Another field manager owns fields of {kind} {namespace}/{name} on {self.where}: {driver.status_message(exc)}. "
+                        f"Change them with the tool that owns them (or stop it managing them), or let the panel take them over once with "
+                        f"`kubectl apply --server-side --force-conflicts --field-manager={driver.FIELD_MANAGER}`, then deploy again."
+                    ) from None
                 raise
         self.ctx.changed(f"applied {kind} {namespace}/{name}", task="apply")
 
@@ -131,8 +137,8 @@ class KubernetesBackend(Backend):
 
     def follow(self, service, spec):
         monitor = (spec.get("update") or {}).get("monitor", 30)
-        follow_rollout(self.api_client, service.project, service.name, self.ctx, timeout=ROLLOUT_TIMEOUT, stuck_after=max(1.0, float(monitor)))
-        self.changed(service)
+        follow_rollout(self.api_client, service.project, service.name, self.ctx, timeout=ROLLOUT_TIMEOUT, stuck_after=max(1.0, float(monitor)),
+                       on_change=lambda: self.changed(service))
 
     # ---- the verbs ---------------------------------------------------------------------
 
@@ -142,7 +148,6 @@ class KubernetesBackend(Backend):
         self.ctx.line(f"applying {len(objects)} object(s) to namespace {service.project} as field manager {driver.FIELD_MANAGER}", task="apply")
         self.ensure_namespace(service.project)
         self.apply_all(objects)
-        self.changed(service)
         try:
             self.follow(service, spec)
         except RolloutFailed as failure:
@@ -200,9 +205,14 @@ class KubernetesBackend(Backend):
         if release.spec.get("autoscaling") and replicas:
             raise DriverError(f"{service} is autoscaled ({release.spec['autoscaling']['min_replicas']}..{release.spec['autoscaling']['max_replicas']} replicas by its HorizontalPodAutoscaler); change its autoscaling bounds instead of scaling it.")
         self.ctx.line(f"scaling {service} to {replicas} replica(s)", task="scale")
+        stopping_autoscaled = bool(release.spec.get("autoscaling")) and not replicas
+        if stopping_autoscaled:
+            # Its autoscaler would bring the pods back: remove it first (the next deploy makes it
+            # again), then take the replica count over from it. That is the one forced apply.
+            self.delete("HorizontalPodAutoscaler", service.project, service.name)
         for item in self.render(service, release.spec, release.revision, replicas=replicas):
             if item["kind"] in ("Deployment", "HorizontalPodAutoscaler"):
-                self.apply(item)
+                self.apply(item, force=stopping_autoscaled and item["kind"] == "Deployment")
         self.follow(service, release.spec)
 
     def restart(self, service):

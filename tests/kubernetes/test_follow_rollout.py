@@ -115,3 +115,24 @@ def test_it_says_when_the_deployment_does_not_exist(kube_target, recording_ctx):
     with pytest.raises(NotFound) as raised:
         follow_rollout(kube_target.api_client(), kube_target.namespace, "nothing-here", recording_ctx, timeout=10)
     assert "nothing-here" in str(raised.value)
+
+
+def test_it_fails_with_the_schedulers_message_for_unschedulable_pods(kube_target, recording_ctx):
+    api_client = kube_target.api_client()
+    core = k8s.CoreV1Api(api_client)
+    manifest = deployment_manifest("web", kube_target.image("1"), replicas=1)
+    if kube_target.api is None:
+        # A real scheduler finds no node with a thousand cores.
+        manifest["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1000"}}
+    else:
+        kube_target.api.kubelet_mode = "manual"
+    k8s.AppsV1Api(api_client).create_namespaced_deployment(kube_target.namespace, manifest)
+    if kube_target.api is not None:
+        # Play the scheduler through the status subresource, as a real one reports it.
+        pod = kube_target.wait_for(lambda: core.list_namespaced_pod(kube_target.namespace).items, message="the pod")[0]
+        core.patch_namespaced_pod_status(pod.metadata.name, kube_target.namespace, {"status": {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."}]}})
+    with pytest.raises(RolloutFailed) as raised:
+        follow_rollout(api_client, kube_target.namespace, "web", recording_ctx, timeout=120, stuck_after=2)
+    assert "is Unschedulable" in str(raised.value) and "Insufficient cpu" in str(raised.value)

@@ -146,6 +146,7 @@ def test_the_cluster_page_shows_the_observed_state_and_its_age(bob, kube_target)
     text = page.content.decode()
     assert page.status_code == 200
     assert 'id="kube-nodes"' in text and "v1." in text and kube_target.namespace in text
+    assert 'id="kube-manifests-link"' in text and 'id="kube-namespaces-link"' in text
     assert "ago" in text and "requests" in text
     poll = client.get(reverse("clusters:cluster_detail", args=[kube_target.cluster.pk]), HTTP_HX_REQUEST="true")
     assert 'id="cluster-state"' in poll.content.decode() and "<html" not in poll.content.decode()
@@ -164,3 +165,21 @@ def test_bob_switches_to_another_context_of_the_stored_kubeconfig(bob):
     saved = client.post(reverse("clusters:cluster_edit", args=[cluster.pk]), {"name": "prod", "context": "lab-admin", "default_namespace": "shop"})
     assert saved.status_code == 302
     assert Cluster.objects.get(pk=cluster.pk).context == "lab-admin"
+
+
+def test_the_cluster_list_shows_pods_and_nodes_of_kubernetes_clusters(bob, kube_target):
+    from panel.jobs.services import start_job
+
+    assert run_job(start_job("kube-observe", {}, bob, target=kube_target.cluster)).status == "succeeded"
+    text = logged_in(bob).get(reverse("clusters:cluster_list")).content.decode()
+    assert kube_target.cluster.name in text and "nodes ready" in text and "Add a Kubernetes cluster" in text
+
+
+def test_the_api_changes_the_context_only_to_one_the_kubeconfig_has(bob):
+    client = api_client(bob)
+    cluster = client.post("/api/clusters/kubernetes/", {"name": "ci", "kubeconfig": TWO_CONTEXTS, "context": "prod-admin"}, format="json").json()["cluster"]
+    assert cluster["context"] == "prod-admin" and cluster["default_namespace"] == "shop"
+    refused = client.patch(f"/api/clusters/{cluster['id']}/", {"context": "nope"}, format="json")
+    assert refused.status_code == 400 and "prod-admin, lab-admin" in refused.json()["context"][0]
+    changed = client.patch(f"/api/clusters/{cluster['id']}/", {"context": "lab-admin"}, format="json")
+    assert changed.status_code == 200 and changed.json()["context"] == "lab-admin"

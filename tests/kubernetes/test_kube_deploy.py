@@ -6,6 +6,7 @@ import base64
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
 
 from deployments import releases
 from deployments.models import ReleaseStatus, Service, ServiceStatus
@@ -54,7 +55,7 @@ def test_it_renders_every_kind_the_spec_asks_for(kube_target, bob):
         config_files=[{"path": "/etc/shop/app.conf", "content": "threads = 4\n"}],
         secrets=[{"name": "DB_PASSWORD"}, {"name": "tls-key", "path": "/run/secrets/tls.key"}],
         volumes=[{"source": "uploads", "target": "/data", "size_mib": 512}],
-        health_check={"type": "http", "path": "/healthz", "interval": 5, "timeout": 2, "retries": 3},
+        health_check={"type": "http", "path": "/index.html", "interval": 5, "timeout": 2, "retries": 3},
         resources={"cpu": 0.5, "memory_mib": 256, "cpu_request": 0.1, "memory_request_mib": 64},
         autoscaling={"min_replicas": 1, "max_replicas": 4, "cpu_target_percent": 60},
         ingress={"host": "shop.example.test", "path": "/", "tls_secret": "shop-tls"},
@@ -67,8 +68,8 @@ def test_it_renders_every_kind_the_spec_asks_for(kube_target, bob):
     api_client, ns = kube_target.api_client(), kube_target.namespace
     core, apps = k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
     container = apps.read_namespaced_deployment("shop", ns).spec.template.spec.containers[0]
-    assert container.readiness_probe.http_get.path == "/healthz" and container.readiness_probe.http_get.port == 8080
-    assert container.liveness_probe.http_get.path == "/healthz"
+    assert container.readiness_probe.http_get.path == "/index.html" and container.readiness_probe.http_get.port == 8080
+    assert container.liveness_probe.http_get.path == "/index.html"
     assert container.resources.limits == {"cpu": "500m", "memory": "256Mi"}
     assert container.resources.requests == {"cpu": "100m", "memory": "64Mi"}
     assert {"name": "MODE", "value": "production"} in [{"name": e.name, "value": e.value} for e in container.env]
@@ -202,3 +203,48 @@ def test_a_new_release_without_an_ingress_removes_the_old_one(kube_target, bob):
 
     assert f"deleted Ingress {kube_target.namespace}/web" in job_text(job)
     assert k8s.NetworkingV1Api(kube_target.api_client()).list_namespaced_ingress(kube_target.namespace).items == []
+
+
+def test_it_creates_the_namespace_of_a_new_project(kube_target, bob):
+    namespace = f"{kube_target.namespace}-new"
+    service = kube_service(kube_target, replicas=1)
+    Service.objects.filter(pk=service.pk).update(project=namespace)
+    service.refresh_from_db()
+    core = k8s.CoreV1Api(kube_target.api_client())
+    try:
+        job = succeeded(deploy(service, bob))
+        assert f"created namespace {namespace}" in job_text(job)
+        assert core.read_namespace(namespace).metadata.labels["app.kubernetes.io/managed-by"] == "filrouge"
+    finally:
+        try:
+            core.delete_namespace(namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def test_stop_scales_to_zero_and_keeps_the_objects(kube_target, bob):
+    service = kube_service(kube_target, replicas=2)
+    succeeded(deploy(service, bob))
+
+    succeeded(releases.act(service, bob, "service-stop"))
+
+    api_client = kube_target.api_client()
+    assert k8s.AppsV1Api(api_client).read_namespaced_deployment("web", kube_target.namespace).spec.replicas == 0
+    kube_target.wait_for(lambda: not [p for p in pods_of(api_client, kube_target.namespace, service) if not p.metadata.deletion_timestamp], message="no running pod left")
+    assert k8s.CoreV1Api(api_client).read_namespaced_service("web", kube_target.namespace).metadata.labels["filrouge.service"] == str(service.pk)
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.STOPPED
+
+
+def test_an_autoscaled_service_is_not_scaled_by_hand_and_stopping_it_removes_its_autoscaler(kube_target, bob):
+    service = kube_service(kube_target, replicas=1, autoscaling={"min_replicas": 1, "max_replicas": 3})
+    succeeded(deploy(service, bob))
+
+    job = failed(releases.act(service, bob, "service-scale", {"replicas": 2}))
+    assert "is autoscaled" in job.error and "autoscaling bounds" in job.error
+
+    succeeded(releases.act(service, bob, "service-stop"))
+    api_client = kube_target.api_client()
+    assert k8s.AutoscalingV2Api(api_client).list_namespaced_horizontal_pod_autoscaler(kube_target.namespace).items == []
+    assert k8s.AppsV1Api(api_client).read_namespaced_deployment("web", kube_target.namespace).spec.replicas == 0

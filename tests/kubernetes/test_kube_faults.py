@@ -63,7 +63,7 @@ def test_a_conflict_with_another_field_manager_names_that_manager(kube_target, b
 
     job = failed(deploy(service, bob))
 
-    assert "Another field manager owns these fields" in job.error
+    assert "Another field manager owns fields of Deployment" in job.error and "--force-conflicts --field-manager=filrouge" in job.error
     assert '"helm"' in job.error and ".spec.replicas" in job.error
     assert apps.read_namespaced_deployment("web", kube_target.namespace).spec.replicas == 3
 
