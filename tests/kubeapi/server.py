@@ -186,9 +186,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
-        # The stream ends by closing the connection: say so, or the client's pool would
-        # hand the dead connection to its next request ("Remote end closed connection").
-        self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.flush()
         self.close_connection = True
