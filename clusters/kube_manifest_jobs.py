@@ -14,29 +14,17 @@ from datetime import timedelta
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from panel.jobs.errors import JobFailed
-from panel.jobs.kinds import JobKind, register
+from panel.jobs.kinds import register
 from panel.jobs.periodic import every
 
 from . import kube_manifests as manifests
 from .drivers import kubernetes as driver
+from .kube_jobs import KubeClusterJob
 from .models import Cluster, ManifestSet
 
 ROLLOUT_TIMEOUT = 600
 # Manifest text may hold Secrets: keep it only as long as someone may look at or retry the job.
 MANIFEST_SET_RETENTION = timedelta(days=7)
-
-
-class KubeClusterJob(JobKind):
-    queue = "default"
-    permission = "is_operator"
-    target_model = Cluster
-
-    def cluster(self, ctx):
-        cluster = Cluster.objects.select_related("credential").get(pk=ctx.job.target_id)
-        if cluster.kind != "kubernetes":
-            raise JobFailed(f"{cluster} is a {cluster.get_kind_display()} cluster, not a Kubernetes cluster.")
-        return cluster
 
 
 class ManifestSetParams(serializers.Serializer):

@@ -24,6 +24,7 @@ from panel.jobs.models import Job, JobEvent
 from . import environments as actions
 from .enrolment import EnrolmentError, enrol_by_code, enrol_csv, enrol_person
 from .exercise_file import ExerciseFileError, exercise_to_yaml, parse_exercise, render_instructions
+from .course_forms import CourseForm
 from .forms import EnrolCodeForm, EnrolCsvForm, EnrolPersonForm, ExerciseImportForm, ExtendForm
 from .grid import build_grid, grades_csv
 from .jobs import LAB_KINDS, active_lab_job, is_secret_key
@@ -60,6 +61,35 @@ def course_list(request):
     courses = Course.objects.visible_to(request.user).prefetch_related("teachers")
     taught = set(Course.objects.taught_by(request.user).values_list("pk", flat=True))
     return render(request, "labs/course_list.html", {"courses": courses, "taught": taught, "code_form": EnrolCodeForm()})
+
+
+@login_required
+@lab_role_required
+def course_create(request):
+    """A teacher opens a course; they teach it (with whoever else they tick)."""
+    require(request.user.is_teacher, _("Only teachers can create courses."))
+    form = CourseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        course = form.save()
+        course.teachers.add(request.user)
+        messages.success(request, _("Course %(course)s created; its enrolment code is %(code)s.") % {"course": course, "code": course.code})
+        return redirect("labs:course_detail", course.pk)
+    return render(request, "labs/course_form.html", {"form": form, "title": _("New course")})
+
+
+@login_required
+@lab_role_required
+def course_edit(request, pk):
+    course = get_visible_or_404(Course, request.user, pk=pk)
+    _require_teacher(course, request.user)
+    form = CourseForm(request.POST or None, instance=course)
+    if request.method == "POST" and form.is_valid():
+        course = form.save()
+        if not course.teachers.exists():  # a course always keeps someone who can run it
+            course.teachers.add(request.user)
+        messages.success(request, _("Course %(course)s saved.") % {"course": course})
+        return redirect("labs:course_detail", course.pk)
+    return render(request, "labs/course_form.html", {"form": form, "title": _("Edit course"), "course": course})
 
 
 @login_required

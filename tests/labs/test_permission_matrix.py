@@ -67,6 +67,9 @@ PAGES = [
     ("post", "/labs/courses/{course}/all/expire/", {}, ("ok", 403, 403, 403, "login")),
     ("post", "/labs/courses/{course}/enrol/", {"data": {"name": "Eve Example", "email": "eve@example.test"}}, ("ok", 403, 403, 403, "login")),
     ("post", "/labs/courses/{course}/import/", {}, ("ok", 403, 403, 403, "login")),
+    ("get", "/labs/courses/new/", {}, ("ok", 403, 403, 403, "login")),
+    ("get", "/labs/courses/{course}/edit/", {}, ("ok", 403, 403, 403, "login")),
+    ("post", "/labs/courses/{course}/edit/", {"data": {"title": "Renamed", "slug": "renamed", "code": "RENAMED-1"}}, ("ok", 403, 403, 403, "login")),
 ]
 
 
