@@ -1,0 +1,47 @@
+"""Terminal test helpers: a page driving xterm.js, and servers for sshd fleets."""
+
+import json
+
+import pytest
+
+from clusters.models import Credential, Server
+from tests.fixtures.actors import PASSWORD
+from tests.fixtures.browser import login
+
+
+def ssh_server(fleet, name="term01", **secret):
+    credential = Credential(name=f"{name}-key", kind="ssh-key")
+    credential.set_secret({"private_key": fleet.client_private_key, **secret})
+    credential.save()
+    member = fleet.hosts[0]
+    return Server.objects.create(name=name, address=member.host, port=member.port, user=fleet.user, credential=credential)
+
+
+def screen(page, index=0):
+    return page.evaluate(f"window.filrougeTerminals[{index}].screenText()")
+
+
+def wait_for_screen(page, text, index=0, timeout=20_000):
+    page.wait_for_function(
+        f"window.filrougeTerminals && window.filrougeTerminals[{index}] && window.filrougeTerminals[{index}].screenText().includes({json.dumps(text)})",
+        timeout=timeout,
+    )
+
+
+def wait_for_state(page, state, index=0, timeout=20_000):
+    page.wait_for_function(f"document.querySelectorAll('[data-terminal]')[{index}]?.dataset.state === {json.dumps(state)}", timeout=timeout)
+
+
+def type_line(page, text, index=0):
+    page.locator(".terminal-screen").nth(index).click()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+@pytest.fixture
+def browser_as(page, asgi_server):
+    def log_in(user):
+        login(page, asgi_server, user.username, PASSWORD)
+        return page
+
+    return log_in

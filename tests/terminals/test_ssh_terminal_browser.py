@@ -1,0 +1,54 @@
+"""An operator opens a shell on a real sshd from the server page, in Chromium."""
+
+import gzip
+import json
+
+import pytest
+
+from terminals.models import TerminalSession
+
+from .conftest import screen, ssh_server, type_line, wait_for_screen, wait_for_state
+
+pytestmark = [pytest.mark.browser, pytest.mark.ssh, pytest.mark.django_db(transaction=True)]
+
+
+def test_an_operator_types_into_a_server_shell_resizes_it_and_quits_top(browser_as, asgi_server, bob, sshd_fleet_factory, artifacts):
+    server = ssh_server(sshd_fleet_factory(1))
+    page = browser_as(bob)
+    page.goto(f"{asgi_server.url}/inventory/servers/{server.pk}/")
+    page.click("#open-terminal")
+    wait_for_state(page, "connected")
+
+    type_line(page, "echo hello-$((6*7))")
+    wait_for_screen(page, "hello-42")
+
+    page.set_viewport_size({"width": 900, "height": 700})
+    page.wait_for_function("window.filrougeTerminals[0].term.cols < 100")
+    cols, rows = page.evaluate("[window.filrougeTerminals[0].term.cols, window.filrougeTerminals[0].term.rows]")
+    type_line(page, "stty size")
+    wait_for_screen(page, f"{rows} {cols}")
+
+    type_line(page, "top")
+    wait_for_screen(page, "load average")
+    page.keyboard.press("q")
+    type_line(page, "echo after-$((1+1))-top")
+    wait_for_screen(page, "after-2-top")
+    type_line(page, "printf '\\xc3\\xa9t\\xc3\\xa9 \\033[31mred\\033[0m\\n'")
+    wait_for_screen(page, "été red")
+    page.screenshot(path=str(artifacts / "terminal-ssh.png"), full_page=True)
+
+    type_line(page, "exit")
+    wait_for_state(page, "ended")
+    session = TerminalSession.objects.get()
+    assert session.user == bob and session.kind == "server" and session.ended_at is not None
+    assert session.exit_status == 0 and session.audit_event.message.startswith("Terminal opened")
+    with gzip.open(session.recording_path, "rt") as handle:
+        lines = handle.read().splitlines()
+    header = json.loads(lines[0])
+    assert header["version"] == 2 and header["width"] > 0
+    events = [json.loads(line) for line in lines[1:]]
+    output = "".join(data for _, kind, data in events if kind == "o")
+    assert "hello-42" in output and "load average" in output
+    assert any(kind == "r" and data == f"{cols}x{rows}" for _, kind, data in events)
+    typed = "".join(data for _, kind, data in events if kind == "i")
+    assert "stty size" in typed
