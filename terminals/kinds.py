@@ -40,7 +40,14 @@ class Target:
     secrets: list = field(default_factory=list)
 
     def open(self, cols, rows):
-        return self.opener(cols, rows, self.secrets.append)
+        """Open the driver session (in a worker thread: it may pin a host key in the database)."""
+        from django.db import close_old_connections, connection
+
+        close_old_connections()
+        try:
+            return self.opener(cols, rows, self.secrets.append)
+        finally:
+            connection.close()  # this thread is not a request: leave no connection behind
 
 
 class TerminalKind:

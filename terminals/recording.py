@@ -40,7 +40,8 @@ class Recorder:
         self.file = io.TextIOWrapper(self.raw, encoding="utf-8", write_through=False)
         self.started = time.monotonic()
         self.redact = Redactor(secrets)
-        secret_lengths = [len(value) for value in self.redact._secrets]
+        self.secrets = sorted(self.redact._secrets, key=len, reverse=True)
+        secret_lengths = [len(value) for value in self.secrets]
         self.hold = max(secret_lengths) - 1 if secret_lengths else 0
         self.tail = ""
         self.pending = []  # [(time, text)] typed but not yet seen echoed
@@ -72,15 +73,21 @@ class Recorder:
         if self.truncated:
             return
         combined = self.redact(self.tail + text)
-        if self.hold and len(combined) > self.hold:
-            emit, self.tail = combined[:-self.hold], combined[-self.hold:]
-        elif self.hold:
-            emit, self.tail = "", combined
-        else:
-            emit, self.tail = combined, ""
+        keep = self._secret_prefix_at_end(combined)
+        emit, self.tail = (combined[:-keep], combined[-keep:]) if keep else (combined, "")
         if emit:
             self._write_output(at, emit)
         self._maybe_flush()
+
+    def _secret_prefix_at_end(self, text):
+        """How many last characters could be the start of a secret (held until the next read)."""
+        if not self.hold:
+            return 0
+        for size in range(min(self.hold, len(text)), 0, -1):
+            suffix = text[-size:]
+            if any(secret.startswith(suffix) for secret in self.secrets):
+                return size
+        return 0
 
     def _write_output(self, at, text):
         size = len(text.encode())
@@ -127,6 +134,8 @@ class Recorder:
                 if not self.truncated:
                     self._event(typed_at, "i", self.redact(typed))
                 continue
+            if not seen:  # this output is used up: the rest may be echoed by the next one
+                break
             if seen.startswith(wanted):
                 self.pending.pop(0)
                 seen = seen[len(wanted):]

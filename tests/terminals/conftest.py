@@ -45,3 +45,39 @@ def browser_as(page, asgi_server):
         return page
 
     return log_in
+
+
+def session_cookie(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def ws_connect(asgi_server, path, user=None, origin=None, cookie=None):
+    """A websocket to the panel as a browser of `user` would open it (cookie and Origin)."""
+    from websockets.sync.client import connect
+
+    headers = {"Origin": origin or asgi_server.url}
+    if cookie or user is not None:
+        headers["Cookie"] = cookie or session_cookie(user)
+    return connect(asgi_server.ws_url + path, additional_headers=headers, open_timeout=15, max_size=None)
+
+
+def ws_read_until(socket, text, timeout=20):
+    """Messages until the output so far contains `text`; returns (output, messages)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    output, messages = "", []
+    while text not in output:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"{text!r} did not appear; output so far: {output[-500:]!r}"
+        message = json.loads(socket.recv(timeout=remaining))
+        messages.append(message)
+        if message["type"] == "output":
+            output += message["data"]
+        elif message["type"] in ("ended", "error"):
+            raise AssertionError(f"the terminal ended: {message['message']} (output: {output[-300:]!r})")
+    return output, messages

@@ -52,3 +52,54 @@ def test_an_operator_types_into_a_server_shell_resizes_it_and_quits_top(browser_
     assert any(kind == "r" and data == f"{cols}x{rows}" for _, kind, data in events)
     typed = "".join(data for _, kind, data in events if kind == "i")
     assert "stty size" in typed
+
+
+def test_a_dropped_connection_rejoins_the_same_shell(browser_as, asgi_server, bob, sshd_fleet_factory):
+    server = ssh_server(sshd_fleet_factory(1))
+    page = browser_as(bob)
+    page.goto(f"{asgi_server.url}/terminals/open/server/?server={server.pk}")
+    wait_for_state(page, "connected")
+    type_line(page, "export X=41")
+    type_line(page, "echo ready-$X")
+    wait_for_screen(page, "ready-41")
+    first = page.evaluate("window.filrougeTerminals[0].sessionId")
+
+    page.evaluate("window.filrougeTerminals[0].socket.close()")  # the network drops
+    page.wait_for_function("document.querySelector('[data-terminal]').dataset.state !== 'connected'")
+    wait_for_state(page, "connected")
+    assert page.evaluate("window.filrougeTerminals[0].sessionId") == first
+    type_line(page, "echo again-$((X+1))")
+    wait_for_screen(page, "again-42")
+
+    page.reload()  # a reload rejoins too (the id is kept in the tab)
+    wait_for_state(page, "connected")
+    wait_for_screen(page, "again-42")  # the recent output is replayed
+    type_line(page, "echo third-$((X+2))")
+    wait_for_screen(page, "third-43")
+    assert TerminalSession.objects.count() == 1
+
+
+def test_a_recording_replays_in_the_browser_without_the_known_secret(browser_as, asgi_server, bob, sshd_fleet_factory, artifacts):
+    secret = "Replay-Secret-77x"
+    server = ssh_server(sshd_fleet_factory(1), become_password=secret)
+    page = browser_as(bob)
+    page.goto(f"{asgi_server.url}/terminals/open/server/?server={server.pk}")
+    wait_for_state(page, "connected")
+    type_line(page, "echo replay-$((40+2)); echo " + secret)
+    wait_for_screen(page, "replay-42")
+    assert secret in screen(page)
+    type_line(page, "exit")
+    wait_for_state(page, "ended")
+    session = TerminalSession.objects.get()
+
+    page.goto(f"{asgi_server.url}/terminals/sessions/")
+    page.click(f"tr[data-session='{session.pk}'] a")
+    page.wait_for_function("window.filrougePlayer !== undefined")
+    page.evaluate("window.filrougePlayer.play()")
+    page.wait_for_function("document.querySelector('#replay-player').innerText.includes('replay-42')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#replay-player').innerText.includes('[redacted]')", timeout=30_000)
+    text = page.inner_text("#replay-player")
+    assert "echo replay-$((40+2))" in text and secret not in text
+    page.screenshot(path=str(artifacts / "terminal-replay.png"), full_page=True)
+    cast = page.request.get(f"{asgi_server.url}/terminals/sessions/{session.pk}/recording.cast").text()
+    assert secret not in cast and "replay-42" in cast
