@@ -11,3 +11,4 @@ class LabsConfig(AppConfig):
     def ready(self):
         # Job kinds of the Docker lab live outside labs/jobs.py (which autodiscovery imports).
         from . import compose_jobs  # noqa: F401
+        from . import terminals  # noqa: F401 - lab environments as terminal targets

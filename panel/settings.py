@@ -167,7 +167,8 @@ RQ_SHOW_ADMIN_LINK = False
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "filrouge-channels", "capacity": 2000, "expiry": 60},
+        # The layer blocks 5 s in BZPOPMIN: the client's read timeout must be longer than that.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "filrouge-channels", "capacity": 2000, "expiry": 60},
     },
 }
 

@@ -671,3 +671,11 @@ def open_exec_session(cluster, container_id, cols=80, rows=24, command=None, use
     except BaseException:
         connection.close()
         raise
+
+
+def running_containers(cluster, filters):
+    """[(id, name, labels)] of the running containers that match docker `filters`, by name."""
+    with engine(cluster) as connection, docker_errors(f"the engine of {cluster.name}"):
+        found = connection.api.containers(filters={**filters, "status": "running"})
+    rows = [(item["Id"], (item.get("Names") or ["?"])[0].lstrip("/"), item.get("Labels") or {}) for item in found]
+    return sorted(rows, key=lambda row: row[1])

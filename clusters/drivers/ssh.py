@@ -471,7 +471,8 @@ class SshShellSession:
 _SUDO_PROMPT = "[filrouge: sudo password]"
 
 
-def open_session(target: SshTarget, cols: int = 80, rows: int = 24, become: bool = False, term: str = "xterm-256color") -> SshShellSession:
+def open_session(target: SshTarget, cols: int = 80, rows: int = 24, become: bool = False, term: str = "xterm-256color",
+                 command: str | None = None) -> SshShellSession:
     """Connect (pinned host key, the server's credential) and start a login shell on a PTY.
 
     With `become` and a non-root user, the shell is root's, through `sudo -i` (with the
@@ -481,7 +482,9 @@ def open_session(target: SshTarget, cols: int = 80, rows: int = 24, become: bool
     try:
         channel = connection.client.get_transport().open_session(timeout=target.connect_timeout)
         channel.get_pty(term=term, width=cols, height=rows)
-        if become and target.user != "root":
+        if command:  # built by the caller from quoted pieces (e.g. `exec su - student` on a lab host)
+            channel.exec_command(command)
+        elif become and target.user != "root":
             mode = connection._sudo()
             if mode == "nopasswd":
                 channel.exec_command("exec sudo -n -i")

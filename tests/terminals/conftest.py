@@ -2,11 +2,7 @@
 
 import json
 
-import pytest
-
 from clusters.models import Credential, Server
-from tests.fixtures.actors import PASSWORD
-from tests.fixtures.browser import login
 
 
 def ssh_server(fleet, name="term01", **secret):
@@ -37,14 +33,6 @@ def type_line(page, text, index=0):
     page.keyboard.type(text)
     page.keyboard.press("Enter")
 
-
-@pytest.fixture
-def browser_as(page, asgi_server):
-    def log_in(user):
-        login(page, asgi_server, user.username, PASSWORD)
-        return page
-
-    return log_in
 
 
 def session_cookie(user):
