@@ -209,7 +209,8 @@ class LiveTerminal:
         if self.buffer:
             await client.deliver({"type": "output", "data": self.buffer, "replay": True})
         self.clients[client.key] = client
-        self.alone_since = None
+        if not client.readonly:  # a watcher alone does not keep the shell from closing
+            self.alone_since = None
         await self._fit()
 
     async def leave(self, key):

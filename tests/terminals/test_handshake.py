@@ -33,6 +33,9 @@ def test_it_refuses_a_student_on_a_server_terminal(asgi_server, sam, sshd_fleet_
     assert TerminalSession.objects.count() == 0
     [event] = refusals()
     assert event.user == sam and "Only operators" in event.message
+    from tests.fixtures.actors import logged_in
+
+    assert logged_in(sam).get(f"/terminals/open/server/?server={server.pk}").status_code == 403  # nor the page
 
 
 def test_it_refuses_a_handshake_without_a_session(asgi_server, sshd_fleet_factory):
