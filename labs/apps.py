@@ -9,6 +9,4 @@ class LabsConfig(AppConfig):
     verbose_name = _("Teaching lab")
 
     def ready(self):
-        # Job kinds of the Docker lab live outside labs/jobs.py (which autodiscovery imports).
-        from . import compose_jobs  # noqa: F401
-        from . import terminals  # noqa: F401 - lab environments as terminal targets
+        from . import terminals  # noqa: F401 - lab environments as terminal targets (terminals.kinds)

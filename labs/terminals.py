@@ -96,7 +96,7 @@ def _docker_opener(environment, member):
         from clusters.drivers import docker
         from clusters.drivers.base import NotFound
 
-        from .docker_project import SERVICE_LABEL, label_filters
+        from .providers.docker_project import SERVICE_LABEL, label_filters
 
         cluster = environment.cluster
         if cluster is None:

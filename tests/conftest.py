@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.support.fixtures",
     "tests.kubeapi.fixtures",
     "tests.support.kube",
+    "tests.support.kube_jobs",
 ]
 
 
