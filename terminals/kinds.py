@@ -113,7 +113,7 @@ class ServerKind(TerminalKind):
 
         def opener(cols, rows, add_secret):
             from clusters.drivers import ssh
-            from clusters.targets import build_target
+            from clusters.inventory.targets import build_target
 
             target = build_target(server, add_secret, user)
             return ssh.open_session(target, cols, rows, become=become)
