@@ -160,7 +160,7 @@ class LiveTerminal:
             try:
                 await client.deliver(message)
             except Exception:  # noqa: BLE001 - one broken client must not stop the others
-                logger.warning("terminal %s: a client could not be reached; dropping it", self.id)
+                logger.info("terminal %s: a client could not be reached (it left); dropping it", self.id)
                 self.clients.pop(client.key, None)
                 self._note_alone()
 

@@ -48,7 +48,9 @@ def terminal_context(user, kind_name, params, title=None):
 def open_terminal(request, kind):
     params = {key: request.GET.get(key) for key in PARAMS if request.GET.get(key) is not None}
     context = terminal_context(request.user, kind, params)
-    return render(request, "terminals/terminal.html", {"terminal": context})
+    # A pod's container is chosen on the page (the API picks the first one otherwise).
+    picker = {key: params.get(key, "") for key in ("cluster", "namespace", "pod", "container")} if kind == "pod" else None
+    return render(request, "terminals/terminal.html", {"terminal": context, "container_picker": picker})
 
 
 @login_required
