@@ -111,7 +111,25 @@ def _read_growing(path):
 def end_session(request, pk):
     session = get_visible_or_404(TerminalSession, request.user, pk=pk)
     if session.is_live:
-        async_to_sync(get_channel_layer().group_send)(control_group(session.pk), {"type": "terminal.end", "by": request.user.username})
+        _ask_owner_to_end(session, request.user.username)
         record(Action.CANCEL, session, message=f"Asked to end the terminal of {session.username} ({session.target_label})")
         messages.success(request, _("The session is being ended."))
     return redirect(request.POST.get("next") or reverse("terminals:sessions") + "?live=1")
+
+
+def _ask_owner_to_end(session, username):
+    """Tell the process holding the shell (whichever it is) to end it, through the channel layer."""
+    import asyncio
+    import threading
+
+    send = async_to_sync(get_channel_layer().group_send)
+    message = {"type": "terminal.end", "by": username}
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        send(control_group(session.pk), message)
+        return
+    # An event loop runs in this thread (a sync view called from async code): send from another thread.
+    thread = threading.Thread(target=send, args=(control_group(session.pk), message))
+    thread.start()
+    thread.join(30)
