@@ -135,11 +135,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         layer = get_channel_layer()
         await layer.group_send(control_group(row.pk), {"type": "terminal.join", "reply_to": self.channel_name, "readonly": watch,
                                                        "cols": self.cols, "rows": self.rows})
+        # The owner answers through this consumer's channel, which is read only once connect()
+        # returns: wait for it in a task, not here.
+        self.join_watch = asyncio.ensure_future(self._expect_join())
+
+    async def _expect_join(self):
         try:
             await asyncio.wait_for(self.joined.wait(), JOIN_TIMEOUT)
         except asyncio.TimeoutError:
             await self.deliver({"type": "ended", "message": "This terminal is no longer held by any web process (it was restarted)."})
-            await self.close(code=4000)
 
     async def receive(self, text_data=None, bytes_data=None):
         try:

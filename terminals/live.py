@@ -325,6 +325,10 @@ class Manager:
 
     async def open(self, target, user, cols, rows, source_ip=None):
         """Record the session, open the shell, and keep it; raises the driver's error."""
+        if self.count() >= conf.max_per_process():
+            from panel.jobs.errors import JobFailed
+
+            raise JobFailed(f"This web process already holds {self.count()} terminals (TERMINAL_MAX_PER_PROCESS); close one or try again later.")
         row = await database_sync_to_async(_create_row)(target, user, cols, rows, source_ip)
         terminal = LiveTerminal(row, target, user, cols, rows)
         try:
