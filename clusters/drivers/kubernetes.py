@@ -299,7 +299,7 @@ class PodExecSession:
                     return b""
                 self.client.update(timeout=1)
                 out = self.client.read_stdout(timeout=0) + self.client.read_stderr(timeout=0)
-            except (WebSocketException, OSError, ValueError, AttributeError):
+            except (WebSocketException, OSError, ValueError, AttributeError, TypeError):  # TypeError: the socket was closed under us
                 return b""
             if out:
                 return out
