@@ -211,8 +211,11 @@ class Fallback:
     line: int
     reason: str
 
+    main_source: str = ""
+
     def __str__(self):
-        return f"{self.reason}, {self.source} line {self.line}" if self.line else f"{self.reason} ({self.source})"
+        where = "" if self.source == self.main_source else f"{self.source} "
+        return f"{self.reason}, {where}line {self.line}" if self.line else f"{self.reason} ({self.source})"
 
 
 @dataclass
@@ -305,7 +308,7 @@ class _Reader:
 
     def fallback(self, source, line, reason):
         if not any(item.reason == reason for item in self.fallbacks):
-            self.fallbacks.append(Fallback(source, line, reason))
+            self.fallbacks.append(Fallback(source, line, reason, main_source=self.source))
 
     def ansible_keywords(self, kind):
         known = ansible_compat.keywords()
