@@ -31,6 +31,12 @@ def ansible_environment():
     return {"ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(paths)} if paths else {}
 
 
+def _prepare_environment():
+    """ansible-core reads its configuration once, at import: the collections path must be set before."""
+    for key, value in ansible_environment().items():
+        os.environ.setdefault(key, value)
+
+
 def available():
     try:
         import ansible  # noqa: F401
@@ -44,8 +50,7 @@ def _init():
     with _lock:
         if _ready:
             return
-        for key, value in ansible_environment().items():
-            os.environ.setdefault(key, value)
+        _prepare_environment()
         from ansible.plugins.loader import init_plugin_loader
 
         init_plugin_loader()
@@ -57,6 +62,7 @@ def keywords():
     """{"play": set, "block": set, "task": set, "role": set} as ansible-core defines them."""
     if not available():
         return None
+    _prepare_environment()
     from ansible.playbook.block import Block
     from ansible.playbook.play import Play
     from ansible.playbook.role.include import RoleInclude

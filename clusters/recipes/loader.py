@@ -297,6 +297,7 @@ class _Reader:
         self.problems = []
         self.fallbacks = []
         self.uses_facts = False
+        self.role_handlers = []  # handlers of roles brought in by import_role / include_role, for the play being read
         self.roles_path = self._roles_path()
 
     # ---- findings ------------------------------------------------------------------
@@ -497,7 +498,10 @@ class _Reader:
         if pre:
             tasks.extend(pre)
             tasks.append(_flush())
-        for role_item in _as_list(data.get("roles")):
+        roles = data.get("roles")
+        for index, role_item in enumerate(_as_list(roles)):
+            if isinstance(role_item, str) and isinstance(roles, LineList):
+                role_item = _Marked(role_item, roles.line + index, roles.column + 2)
             role_tasks, role_handlers = self.role_from_play(role_item, data, source, scope)
             tasks.extend(role_tasks)
             handlers.extend(role_handlers)
@@ -507,6 +511,8 @@ class _Reader:
             tasks.append(_flush())
             tasks.extend(post)
         handlers.extend(self.task_list(data, "handlers", scope, handlers=True))
+        handlers = self.role_handlers + handlers
+        self.role_handlers = []
         self.check_notify(tasks, handlers)
         timeout = data.get("timeout")
         if timeout:
@@ -596,7 +602,7 @@ class _Reader:
     def role_from_play(self, item, play_data, source, scope):
         line, column = getattr(item, "line", play_data.mark_of("roles")[0]), getattr(item, "column", None)
         if isinstance(item, str):
-            spec = {"role": item}
+            spec = {"role": str(item)}
         elif isinstance(item, dict):
             spec = item
             if "role" not in spec and "name" not in spec:
@@ -740,7 +746,7 @@ class _Reader:
         if "block" in data:
             return self.block(data, scope, handlers)
         ansible_task = self.ansible_keywords("task")
-        task_keywords = ansible_task if ansible_task is not None else NATIVE_TASK_KEYWORDS
+        task_keywords = (ansible_task | {"listen"}) if ansible_task is not None else NATIVE_TASK_KEYWORDS
         name = str(data.get("name") or "")
         loop_keys = [key for key in data if isinstance(key, str) and key.startswith("with_")]
         action_keys = [key for key in data if key not in task_keywords and key not in loop_keys]
@@ -917,8 +923,7 @@ class _Reader:
                                                     tasks_from=str(params.get("tasks_from") or "main"))
             for task in _leaves(tasks):
                 task.vars = {**role_params, **task.vars}
-            if role_handlers:
-                self.fallback(source, line, f"handlers of a role brought by {kind} are not native")
+            self.role_handlers.extend(role_handlers)
             return tasks
         if self.base_dir is None and scope.directory is None and scope.role is None:
             self.problem(source, line, column, f"{kind} {target} needs the project folder; upload the project (zip or tar.gz) "
@@ -958,7 +963,7 @@ class _Reader:
             if module.free_form:
                 return _free_form(raw)
             try:
-                words = shlex.split(raw)
+                words = split_args(raw)
             except ValueError as exc:
                 self.problem(source, line, column, f"cannot read {module.name} arguments ({exc}).")
                 return None
@@ -1039,6 +1044,15 @@ class _Reader:
                 return
 
 
+class _Marked(str):
+    """A plain string (a role name) with the line and column it was written at."""
+
+    def __new__(cls, value, line, column):
+        text = super().__new__(cls, value)
+        text.line, text.column = line, column
+        return text
+
+
 def _with_marks(data, marks, original):
     mapping = LineDict(data)
     mapping.key_marks = marks
@@ -1102,6 +1116,48 @@ def _number(value):
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def split_args(text):
+    """`key=value` words as Ansible splits them: quotes and {{ ... }} / {% ... %} stay in one word; quotes are removed."""
+    words, current, quote, depth = [], [], None, 0
+    index = 0
+    while index < len(text):
+        char = text[index]
+        pair = text[index:index + 2]
+        if quote:
+            if char == "\\" and index + 1 < len(text) and text[index + 1] == quote:
+                current.append(quote)
+                index += 2
+                continue
+            if char == quote:
+                quote = None
+            else:
+                current.append(char)
+        elif pair in ("{{", "{%", "{#"):
+            depth += 1
+            current.append(pair)
+            index += 2
+            continue
+        elif pair in ("}}", "%}", "#}") and depth:
+            depth -= 1
+            current.append(pair)
+            index += 2
+            continue
+        elif char in ("'", '"') and not depth:
+            quote = char
+        elif char.isspace() and not depth:
+            if current:
+                words.append("".join(current))
+                current = []
+        else:
+            current.append(char)
+        index += 1
+    if quote:
+        raise ValueError("a quote is not closed")
+    if current:
+        words.append("".join(current))
+    return words
 
 
 def _free_form(raw):
