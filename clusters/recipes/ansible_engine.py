@@ -48,8 +48,8 @@ def _known_name(address, port):
 def _message(result, changed):
     """One line for a task's result: its msg, else the end of its output, else ok/changed."""
     if not isinstance(result, dict):
-        return "changed" if changed else "ok"
-    for key in ("msg", "reason"):
+        return "done"
+    for key in ("msg", "skip_reason", "reason"):
         value = result.get(key)
         if value:
             return str(value) if not isinstance(value, (list, dict)) else json.dumps(value)
@@ -59,7 +59,9 @@ def _message(result, changed):
             return value.strip()[-2000:]
     if "results" in result:
         return f"{len(result['results'])} item(s)"
-    return "changed" if changed else "ok"
+    if result.get("elapsed") is not None:
+        return f"done after {result['elapsed']} s"
+    return "done"
 
 
 class AnsibleRunnerRun:
