@@ -27,3 +27,5 @@ ANSIBLE_COLLECTIONS_PATHS = [os.path.expanduser(path) for path in ANSIBLE_COLLEC
 # An uploaded project (zip or tar.gz of a playbook, roles/, group_vars/, files/): its size limits.
 PROJECT_ARCHIVE_MAX_BYTES = _number("PROJECT_ARCHIVE_MAX_BYTES", 2 * 1024 * 1024, int)
 PROJECT_EXTRACTED_MAX_BYTES = _number("PROJECT_EXTRACTED_MAX_BYTES", 20 * 1024 * 1024, int)
+# "auto" (the native engine when it can run the playbook, else ansible-runner) or "ansible-runner" (always; to compare).
+RECIPE_ENGINE = getattr(settings, "RECIPE_ENGINE", None) or os.environ.get("FILROUGE_RECIPE_ENGINE", "auto")

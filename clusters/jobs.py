@@ -1,6 +1,7 @@
 """Inventory jobs: run a recipe or playbook on servers, gather facts, and the periodic probe."""
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -24,7 +25,7 @@ from .recipes import RecipeError, builtin_names, load_builtin, load_file, load_t
 from .recipes.ansible_engine import AnsibleRunnerRun
 from .recipes.engine import DEFAULT_FORKS, RecipeRun, Reporter, host_matches
 from .recipes.project import opened_project
-from .recipes.loader import parse_recipe
+from .recipes.loader import Fallback, parse_recipe
 from .targets import build_target, group_ancestry, host_specs, servers_for_run
 
 logger = logging.getLogger("filrouge.inventory")
@@ -195,6 +196,8 @@ def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables
     The native engine runs it when it can; otherwise ansible-runner does, in the same job
     (same lines, recap and per-host records). The first line says which and why."""
     _record_servers(ctx.job, ids)
+    if conf.RECIPE_ENGINE == "ansible-runner" and recipe.engine == "native":
+        recipe = dataclasses.replace(recipe, fallbacks=[Fallback("", 0, "FILROUGE_RECIPE_ENGINE asks for ansible-runner")])
     ctx.line(f"engine: {recipe.engine} ({recipe.engine_reason()})")
     servers = list(servers_for_run(ids))
     specs = host_specs(servers, add_secret=ctx.add_secret, user=ctx.user)

@@ -215,6 +215,8 @@ class Fallback:
 
     def __str__(self):
         where = "" if self.source == self.main_source else f"{self.source} "
+        if not self.source:
+            return self.reason
         return f"{self.reason}, {where}line {self.line}" if self.line else f"{self.reason} ({self.source})"
 
 
@@ -1247,13 +1249,13 @@ def parse_recipe(text, source="recipe", base_dir=None, trusted_paths=False, name
         raise RecipeError(header + "\n".join(reader.problems), problems=list(reader.problems))
     recipe = Recipe(name=name or (plays[0].name if plays else ""), plays=plays, description=description, source=source,
                     base_dir=directory, trusted_paths=trusted_paths, fallbacks=reader.fallbacks, uses_facts=reader.uses_facts)
-    if reader.fallbacks:
-        if is_playbook and playbook_path is not None:
-            recipe.playbook_path = Path(playbook_path)
-        elif is_playbook:
-            recipe.playbook_text = text
-        else:
-            recipe.playbook_text = as_playbook(data)
+    # What ansible-runner would run (needed when a fallback exists, or when an operator forces that engine).
+    if is_playbook and playbook_path is not None:
+        recipe.playbook_path = Path(playbook_path)
+    elif is_playbook:
+        recipe.playbook_text = text
+    else:
+        recipe.playbook_text = as_playbook(data)
     if directory is not None:
         recipe.group_vars, recipe.host_vars = _project_vars(directory, reader)
         if reader.problems:
