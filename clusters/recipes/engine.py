@@ -297,6 +297,7 @@ class _HostState:
     alive: bool = True
     plays_left: int = 0
     started: float = 0.0
+    reported: bool = False
 
 
 class _EndHost(Exception):
@@ -318,6 +319,7 @@ class RecipeRun:
         self.skip_tags = set(skip_tags or ())
         self.pool = ConnectionPool()
         self.stop = self.pool.stop
+        self.stop_after_batch = False
         self._done = 0
         self._lock = threading.Lock()
         self.total = sum(len(play.units) for play in recipe.plays for spec in hosts if host_matches(play.hosts, spec))
@@ -345,6 +347,7 @@ class RecipeRun:
             states[spec.name].plays_left = sum(1 for play in self.recipe.plays if host_matches(play.hosts, spec))
         for spec in self.hosts:  # a host no play selects is done at once (its record says so)
             if states[spec.name].plays_left == 0 and self.on_host_done is not None:
+                states[spec.name].reported = True
                 self.on_host_done(spec, outcomes[spec.name])
         executor = ThreadPoolExecutor(max_workers=self.forks, thread_name_prefix="recipe-host")
         futures = []
@@ -363,6 +366,18 @@ class RecipeRun:
                         _done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                     for future in futures:
                         future.result()  # our own bugs in a host thread surface here
+                    if play.serial and not any(states[spec.name].alive for spec in batch):
+                        # As Ansible: when a whole serial batch failed, the rolling update stops there.
+                        self.reporter.line("every host of a serial batch failed; the remaining hosts are left as they are")
+                        self.stop_after_batch = True
+                        break
+                if self.stop_after_batch:
+                    break
+            for spec in self.hosts:  # hosts a stopped rolling update never reached still get their record
+                state = states[spec.name]
+                if not state.reported and self.on_host_done is not None and not self.stop.is_set():
+                    state.reported = True
+                    self.on_host_done(spec, outcomes[spec.name])
         except BaseException:
             # Cancelled (JobCancelled in this thread) or broken: stop every host now.
             self.stop.set()
@@ -444,7 +459,7 @@ class RecipeRun:
             state.plays_left -= 1
             if state.runtime.get("_facts_raw") is not None:
                 outcome.facts = state.runtime["_facts_raw"]
-            if (finished or state.plays_left <= 0) and not getattr(state, "reported", False):
+            if (finished or state.plays_left <= 0) and not state.reported:
                 state.reported = True
                 outcome.duration = time.monotonic() - state.started
                 if self.on_host_done is not None and not self.stop.is_set():

@@ -101,3 +101,81 @@ def test_a_mixed_inventory_reports_the_unreachable_host_and_still_does_the_other
     assert (shared_dir / "host00.mark").exists() and (shared_dir / "host02.mark").exists()
     assert not (shared_dir / "host01.mark").exists()
     assert "unreachable" in job_text(job).split("[host01]", 1)[1]
+
+
+FEATURES = """
+- hosts: web
+  gather_facts: false
+  serial: 1
+  vars:
+    people: {ann: 1001, ben: 1002}
+  tasks:
+    - name: One line per person and colour
+      lineinfile:
+        path: "{{ web_root }}/{{ inventory_hostname }}.people"
+        line: "{{ item.0.key }}={{ item.0.value }} {{ item.1 }}"
+        create: yes
+      with_nested:
+        - "{{ people | dict2items }}"
+        - [red, blue]
+      tags: people
+    - name: A block that fails, is rescued, and always reports
+      block:
+        - name: Fail on purpose
+          command: /bin/false
+        - name: Never reached
+          file: {path: "{{ web_root }}/never", state: touch}
+      rescue:
+        - name: Rescue
+          set_fact:
+            rescued_on: "{{ inventory_hostname }}"
+      always:
+        - name: Always
+          copy:
+            dest: "{{ web_root }}/{{ inventory_hostname }}.always"
+            content: "rescued on {{ rescued_on }}\\n"
+    - name: Only with the debug tag
+      file: {path: "{{ web_root }}/{{ inventory_hostname }}.debug", state: touch}
+      tags: [never, debug]
+    - name: Wait until a counter reaches 2
+      shell: echo x >> {{ web_root }}/{{ inventory_hostname }}.count; wc -l < {{ web_root }}/{{ inventory_hostname }}.count
+      register: counter
+      until: counter.stdout | int >= 2
+      retries: 5
+      delay: 0
+    - name: Check what we know
+      assert:
+        that: [counter.attempts == 2, "rescued_on == inventory_hostname"]
+
+- hosts: web
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: On the panel's own machine
+      copy: {dest: "{{ web_root }}/{{ inventory_hostname }}.local", content: "local\\n"}
+    - name: And an old local_action
+      local_action: command touch {{ web_root }}/{{ inventory_hostname }}.local_action
+"""
+
+
+def test_blocks_serial_tags_loops_until_and_local_plays_run_natively(bob, web_fleet, shared_dir):
+    fleet, servers = web_fleet(2)
+
+    job = run_now(bob, playbook=FEATURES, limit="web")
+
+    text = job_text(job)
+    assert job.status == Status.SUCCEEDED, text
+    assert first_line(job) == "engine: native (every task is native)"
+    assert (shared_dir / "host00.people").read_text() == "ann=1001 red\nann=1001 blue\nben=1002 red\nben=1002 blue\n"
+    assert (shared_dir / "host01.always").read_text() == "rescued on host01\n" and not (shared_dir / "never").exists()
+    assert "[host00] Fail on purpose: failed" in text and job.result["recap"]["host00"]["failed"] == 0
+    assert not (shared_dir / "host00.debug").exists() and (shared_dir / "host00.local").read_text() == "local\n"
+    assert (shared_dir / "host01.local_action").exists()
+    assert (shared_dir / "host00.local").stat().st_uid == 0  # written by the worker (root here), not the fleet's user
+    # serial: 1 — host00 finished the first play before host01 began it
+    order = [line.split("]")[0][1:] for line in text.splitlines() if "One line per person and colour: changed" in line]
+    assert order == ["host00", "host01"]
+
+    tagged = run_now(bob, playbook=FEATURES, limit="web", tags=["debug"])
+    assert tagged.status == Status.SUCCEEDED and (shared_dir / "host00.debug").exists()
+    assert "One line per person" not in job_text(tagged)
