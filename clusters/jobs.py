@@ -216,7 +216,8 @@ def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables
                         command_timeout=conf.SSH_COMMAND_TIMEOUT, on_host_done=on_host_done, tags=tags, skip_tags=skip_tags)
     else:
         run = AnsibleRunnerRun(recipe, specs, servers, Reporter(ctx), check=check, forks=forks, extra_vars=variables or {},
-                               on_host_done=on_host_done, tags=tags, skip_tags=skip_tags, connect_timeout=conf.SSH_CONNECT_TIMEOUT)
+                               on_host_done=on_host_done, tags=tags, skip_tags=skip_tags, connect_timeout=conf.SSH_CONNECT_TIMEOUT,
+                               group_ancestry=group_ancestry)
     try:
         summary = run.run()
     finally:

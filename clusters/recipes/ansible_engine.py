@@ -23,6 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from django.db import connections
+
 from clusters.drivers.base import DriverError, HostKeyMismatch
 from clusters.drivers.ssh import SshConnection
 
@@ -68,7 +70,7 @@ class AnsibleRunnerRun:
     """One playbook run through ansible-runner for a recipe-run job; `run()` returns a RunSummary like RecipeRun's."""
 
     def __init__(self, recipe, specs, servers, reporter, check=False, forks=20, extra_vars=None, on_host_done=None, tags=None,
-                 skip_tags=None, connect_timeout=10, cancelled=None):
+                 skip_tags=None, connect_timeout=10, group_ancestry=None):
         self.recipe = recipe
         self.specs = specs
         self.servers = {server.name: server for server in servers}
@@ -80,6 +82,8 @@ class AnsibleRunnerRun:
         self.tags = list(tags or ())
         self.skip_tags = list(skip_tags or ())
         self.connect_timeout = connect_timeout
+        # ({group id: [ancestor ids]}, {group id: Group}) of the inventory (clusters' targets module)
+        self.group_ancestry = group_ancestry
         self.cancel = threading.Event()
         self.outcomes = {spec.name: HostOutcome() for spec in specs}
         self.started = {}
@@ -103,6 +107,8 @@ class AnsibleRunnerRun:
                 unreachable[spec.name] = str(exc)
             except DriverError as exc:
                 unreachable[spec.name] = f"unreachable: {exc}"
+            finally:
+                connections.close_all()  # the pinning callback wrote from this thread
 
         if missing:
             with ThreadPoolExecutor(max_workers=min(len(missing), self.forks)) as pool:
@@ -167,9 +173,7 @@ class AnsibleRunnerRun:
 
     def _inventory(self, hosts):
         """The panel's groups (with their variables and children) and servers (with theirs), as Ansible's YAML/JSON inventory."""
-        from clusters.targets import group_ancestry
-
-        ancestry, groups = group_ancestry()
+        ancestry, groups = self.group_ancestry()
         wanted = set()
         members = {}
         for name, server in self.servers.items():

@@ -87,3 +87,19 @@ def test_a_down_host_is_reported_unreachable_by_both_engines_and_the_others_are_
     assert recap(job, servers[1])["unreachable"] == 1 and recap(job, servers[0])["changed"] == 1, job_text(job)
     assert hosts[0].exec("cat /root/mark")[1] == "debian01\n"
     assert Server.objects.get(pk=servers[1].pk).reachable is False
+
+
+def test_become_user_runs_the_task_as_that_user(bob, debian_host_factory):
+    host = debian_host_factory()
+    server = debian_server(host)
+    playbook = ("- hosts: all\n  gather_facts: false\n  become: yes\n  become_user: nobody\n  tasks:\n"
+                "    - name: Who am I\n      command: id -un\n"
+                "    - name: A file of nobody's\n      copy: {dest: /tmp/by-nobody, content: \"x\\n\"}\n"
+                "    - name: Back to root for this one\n      command: id -un\n      become_user: root\n")
+
+    job = run_now(bob, playbook=playbook, servers=[server.pk])
+
+    text = job_text(job)
+    assert job.status == Status.SUCCEEDED, text
+    assert "[debian01] Who am I: changed nobody" in text and "[debian01] Back to root for this one: changed root" in text
+    assert host.exec("stat -c %U /tmp/by-nobody")[1].strip() == "nobody"
