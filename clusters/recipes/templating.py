@@ -221,7 +221,7 @@ OS_FAMILIES = {"debian": "Debian", "ubuntu": "Debian", "linuxmint": "Debian", "r
 
 
 def ansible_facts(facts):
-    """Our facts (clusters.facts) as Ansible's: distribution, os_family, hostname, memtotal_mb..."""
+    """Our facts (clusters.inventory.facts) as Ansible's: distribution, os_family, hostname, memtotal_mb..."""
     os_info = facts.get("os") or {}
     version = str(os_info.get("version") or "")
     ident = str(os_info.get("id") or "")
