@@ -179,3 +179,33 @@ def test_blocks_serial_tags_loops_until_and_local_plays_run_natively(bob, web_fl
     tagged = run_now(bob, playbook=FEATURES, limit="web", tags=["debug"])
     assert tagged.status == Status.SUCCEEDED and (shared_dir / "host00.debug").exists()
     assert "One line per person" not in job_text(tagged)
+
+
+def test_cancelling_an_ansible_runner_run_ends_ansible_playbook_too(worker, bob, web_fleet):
+    import psutil
+
+    from panel.jobs.services import cancel_job, start_job
+    from tests.clusters.inventory.test_fanout_job import wait_for_end
+    from tests.support.ports import wait_until
+
+    fleet, servers = web_fleet(2)
+    playbook = "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: Sleep\n      raw: sleep 120\n    - name: Never reached\n      raw: 'true'\n"
+    job = start_job("recipe-run", {"playbook": playbook, "limit": "web"}, bob)
+
+    def playbook_processes():
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            try:
+                if any("filrouge-playbook.yml" in part for part in process.info["cmdline"] or ()):
+                    found.append(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return found
+
+    wait_until(lambda: playbook_processes(), timeout=60, message="ansible-playbook to start")
+    cancel_job(job, bob)
+    wait_for_end(job, timeout=60)
+
+    assert job.status == Status.CANCELLED
+    wait_until(lambda: not playbook_processes(), timeout=30, message="ansible-playbook to end after the cancel")
+    assert not JobEvent.objects.filter(job=job, task="Never reached").exists()
