@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import configparser
 import re
-import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -115,9 +114,6 @@ NATIVE_LOOPS = {"items", "list", "dict", "nested", "cartesian", "together", "fil
 INCLUDES = ("include_tasks", "import_tasks", "include_role", "import_role")
 LOCALHOST = {"localhost", "127.0.0.1", "::1"}
 
-# Shown in messages: the task keywords a task may carry (Ansible's own list when ansible-core is installed).
-TASK_KEYWORDS = NATIVE_TASK_KEYWORDS
-PLAY_KEYWORDS = NATIVE_PLAY_KEYWORDS
 
 
 @dataclass
