@@ -61,15 +61,28 @@
     });
   });
 
-  // Menus (details.menu) close with Escape (focus back on their button) and on a click outside.
+  // A filter's summary says what is ticked, as the server writes it on a full page load.
+  document.addEventListener("change", function (event) {
+    var choices = event.target.closest && event.target.closest("details.filter-choices");
+    if (!choices) { return; }
+    var chosen = choices.querySelector(".filter-chosen");
+    var labels = Array.prototype.map.call(choices.querySelectorAll("input:checked"), function (input) {
+      return input.closest("label").textContent.trim();
+    });
+    chosen.textContent = labels.length ? labels.join(", ") : chosen.dataset.none;
+  });
+
+  // Drop-downs (the user menu, a filter's choices) close with Escape (focus back on their
+  // button) and on a click outside them.
+  var DROP_DOWNS = "details.menu[open], details.filter-choices[open]";
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") { return; }
-    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+    document.querySelectorAll(DROP_DOWNS).forEach(function (menu) {
       closeMenu(menu, menu.contains(document.activeElement));
     });
   });
   document.addEventListener("click", function (event) {
-    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+    document.querySelectorAll(DROP_DOWNS).forEach(function (menu) {
       if (!menu.contains(event.target)) { closeMenu(menu, false); }
     });
   });
