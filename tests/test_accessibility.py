@@ -243,7 +243,7 @@ def test_the_user_menu_closes_on_a_click_outside_it(page, live_server, bob):
     assert not page.evaluate("document.querySelector('details.menu').open")
 
 
-def test_a_filter_drop_down_opens_from_the_keyboard_and_closes_with_escape(page, live_server, bob):
+def test_a_filter_drop_down_opens_from_the_keyboard_and_closes_with_escape(page, live_server, bob, artifacts):
     login(page, live_server, "bob", PASSWORD)
     page.goto(f"{live_server.url}/jobs/")
     page.focus(".filter-choices summary")
@@ -252,6 +252,7 @@ def test_a_filter_drop_down_opens_from_the_keyboard_and_closes_with_escape(page,
     assert page.evaluate("document.activeElement.name") == "status"
     page.keyboard.press("Space")  # ticks "Queued"; the table follows (htmx)
     page.wait_for_function("location.search.includes('status=queued')")
+    page.screenshot(path=str(artifacts / "jobs-status-filter-open.png"))
 
     page.keyboard.press("Escape")
 
