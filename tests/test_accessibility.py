@@ -155,6 +155,7 @@ def test_the_main_pages_of_each_role_have_no_critical_or_serious_violation(role,
 
     blocking = [violation for violation in found if violation["impact"] in BLOCKING]
     (artifacts / f"a11y-{role}.json").write_text(json.dumps(found, indent=1))
+    (artifacts / f"a11y-{role}.pages").write_text("\n".join(pages_of(role, world)))
     assert blocking == [], "\n" + report(blocking)
 
 
@@ -166,6 +167,7 @@ def test_the_login_page_has_no_critical_or_serious_violation_in_english_and_fren
     found += [dict(violation, url="login (fr)") for violation in axe_violations(page)]
 
     blocking = [violation for violation in found if violation["impact"] in BLOCKING]
+    (artifacts / "a11y-anonymous.json").write_text(json.dumps(found, indent=1))
     assert blocking == [], "\n" + report(blocking)
 
 
