@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from tests.fixtures.actors import PASSWORD, api_client, logged_in
 from tests.support.html import form_controls
 
 pytestmark = pytest.mark.django_db
-API_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "api-guide.md"
+API_GUIDE = Path(settings.BASE_DIR) / "docs" / "api-guide.md"
 
 
 def title_and_heading(html):
