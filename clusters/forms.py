@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from panel.lib import safe_yaml
+
 from .credentials import SECRET_FIELDS
 from .models import Credential, CredentialKind, Group, Server
 from .recipes import builtin_choices
@@ -18,7 +20,7 @@ def parse_mapping(text, what):
     if not text or not text.strip():
         return {}
     try:
-        value = yaml.safe_load(text)
+        value = safe_yaml.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ValidationError(_("%(what)s: line %(line)s, column %(column)s: %(problem)s") % {

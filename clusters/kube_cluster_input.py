@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from panel.lib import safe_yaml
+
 from .models import Cluster, Credential
 
 
@@ -26,7 +28,7 @@ def parse_kubeconfig_text(text):
     if not text or not text.strip():
         raise ValidationError(_("Paste or upload a kubeconfig."))
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ValidationError(_("The kubeconfig is not valid YAML: line %(line)s, column %(column)s: %(problem)s.") % {

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from panel.lib import safe_yaml
+
 from .drivers.base import DriverError, NotFound
 from .drivers.kubernetes import FIELD_MANAGER, api_errors, describe
 
@@ -179,8 +181,12 @@ def parse_documents(sources):
 
 def _documents(text):
     """Yield (document number, first line, data, error text) for each document of a stream."""
-    loader = yaml.SafeLoader(text)
     document = 0
+    try:
+        loader = safe_yaml.loader_for(text)
+    except yaml.YAMLError as exc:
+        yield 1, 1, None, f"YAML error at {safe_yaml.describe(exc)}."
+        return
     try:
         while True:
             document += 1

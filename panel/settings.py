@@ -220,6 +220,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "panel.lib.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "panel.lib.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -254,6 +259,14 @@ LABS_DOCKER_PUBLIC_HOST = os.environ.get("FILROUGE_LABS_DOCKER_PUBLIC_HOST", "")
 LABS_DOCKER_ALLOWED_REGISTRIES = tuple(r for r in os.environ.get("FILROUGE_LABS_DOCKER_ALLOWED_REGISTRIES", "").split(",") if r)
 # The Debian image lab SSH hosts are built on (labs/lab_host_image.py; see the operator guide).
 LABS_HOST_BASE_IMAGE = os.environ.get("FILROUGE_LABS_HOST_BASE_IMAGE", "debian:bookworm")
+
+# Hostile input (docs/operator-guide.md, "Limits on what people send"): every YAML document a
+# person gives the panel (panel/lib/safe_yaml.py) and every JSON body of the API.
+YAML_MAX_BYTES = int(os.environ.get("FILROUGE_YAML_MAX_BYTES", 2 * 1024 * 1024))
+YAML_MAX_DEPTH = int(os.environ.get("FILROUGE_YAML_MAX_DEPTH", 100))
+YAML_MAX_ALIASES = int(os.environ.get("FILROUGE_YAML_MAX_ALIASES", 1000))
+YAML_MAX_NODES = int(os.environ.get("FILROUGE_YAML_MAX_NODES", 250_000))
+API_JSON_MAX_DEPTH = int(os.environ.get("FILROUGE_API_JSON_MAX_DEPTH", 100))
 
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at
 
