@@ -154,7 +154,8 @@ class InventoryExport(APIView):
     permission_classes = OPERATORS
     content_negotiation_class = _FormatIsOurs
 
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])], responses={200: OpenApiTypes.STR})
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])],
+                   responses={(200, "text/plain"): OpenApiTypes.STR, (200, "application/yaml"): OpenApiTypes.STR})
     def get(self, request):
         fmt = request.query_params.get("format", "ini")
         if fmt not in ("ini", "yaml"):

@@ -283,7 +283,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "panel.lib.schema.AutoSchema",
     "EXCEPTION_HANDLER": "panel.lib.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "panel.lib.parsers.LimitedJSONParser",
@@ -295,6 +295,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+from panel.lib.error_schemas import ERROR_COMPONENTS as _ERROR_SCHEMAS  # noqa: E402 - plain data
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Filrouge API",
     "DESCRIPTION": "Inventory, jobs, deployments and teaching labs. Authenticate with "
@@ -307,6 +309,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        "schemas": _ERROR_SCHEMAS,
     },
     "SECURITY": [{"bearerAuth": []}],
 }

@@ -8,6 +8,9 @@ from .models import ApiToken, TokenScope, User
 
 
 class MeSerializer(serializers.ModelSerializer):
+    # A user may have no e-mail address: "" is not an `email`-format string, so it is plain text here.
+    email = serializers.CharField(read_only=True, allow_blank=True)
+
     class Meta:
         model = User
         fields = ["id", "username", "first_name", "last_name", "email", "role"]
