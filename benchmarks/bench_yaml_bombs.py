@@ -132,8 +132,8 @@ def in_process_entry_points(cluster):
     from django.core.management import call_command
 
     from clusters.drivers.kubernetes import parse_kubeconfig
-    from clusters.kube_manifests import parse_documents
-    from labs.compose_guard import guard_compose
+    from clusters.kubernetes.manifests import parse_documents
+    from labs.compose.guard import guard_compose
 
     path = SCRATCH / "bomb.yml"
     path.write_text(BOMB)

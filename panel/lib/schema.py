@@ -2,7 +2,7 @@
 
 Every operation documents the errors the API really answers (docs/api-guide.md, "Errors"):
 400 (field errors, or a `detail`), 401 (no or a bad token), 403 (role, scope, object),
-404 (unknown id) and, for writes, 409 (state conflict), 413 (body too large) and 415
+404 (unknown id), 409 (state conflict) and, for writes, 413 (body too large) and 415
 (not JSON or a form). Schemathesis checks that no other status comes back
 (tests/panel/security/test_api_schema.py). An operation that documents one of these
 codes itself keeps its own.
@@ -17,9 +17,9 @@ _ALWAYS = {
     "401": ("No token, or a token that is unknown, revoked or expired.", "Error"),
     "403": ("The token's scope or the user's role does not allow this.", "Error"),
     "404": ("No such object, or not one this user may see.", "Error"),
+    "409": ("The object's state does not allow this now (e.g. a job already running): a detail, field errors or reasons.", "ValidationError"),
 }
 _WRITES = {
-    "409": ("The object's state does not allow this now (e.g. a job already running).", "Error"),
     "413": ("The request body is too large.", "Error"),
     "415": ("The body is not JSON (or a form).", "Error"),
 }

@@ -110,7 +110,7 @@ def test_the_import_compose_command_refuses_the_bomb(tmp_path, docker_cluster):
 
 def test_a_students_compose_file_for_a_lab_refuses_the_bomb():
     from deployments.compose import ComposeError
-    from labs.compose_guard import guard_compose
+    from labs.compose.guard import guard_compose
 
     with refused_long_before(), pytest.raises(ComposeError, match=LIMIT):
         guard_compose(BOMB, {"web": 20001})
@@ -169,7 +169,7 @@ def test_the_driver_refuses_a_stored_bomb_kubeconfig():
 
 
 def test_manifests_refuse_the_bomb_as_a_whole_stream_and_as_a_later_document():
-    from clusters.kube_manifests import ManifestInvalid, parse_documents
+    from clusters.kubernetes.manifests import ManifestInvalid, parse_documents
 
     first = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n"
     with refused_long_before(), pytest.raises(ManifestInvalid) as caught:
