@@ -14,7 +14,8 @@ from tests.support.ports import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+# A fresh install on a loaded machine can take minutes: the test waits up to 600 s itself.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def copy_checkout(destination):
