@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import yaml
 from rest_framework.exceptions import ValidationError
 
+from panel.lib import safe_yaml
+
 from .spec import DNS_LABEL, normalize_spec
 
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|API_?KEY|ACCESS_?KEY|CREDENTIAL)", re.I)
@@ -144,7 +146,7 @@ def _where(filename, mark):
 
 
 def _loader(interpolate):
-    class Loader(yaml.SafeLoader):
+    class Loader(safe_yaml.SafeLoader):
         pass
 
     def construct_scalar(loader, node):
@@ -166,7 +168,7 @@ def load_yaml(text, filename, variables):
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        data = yaml.load(text, Loader=_loader(interpolate))  # noqa: S506 - a SafeLoader subclass
+        data = safe_yaml.load(text, Loader=_loader(interpolate))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"

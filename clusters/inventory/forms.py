@@ -13,6 +13,7 @@ from clusters.inventory.credentials import SECRET_FIELDS
 from clusters.models import Credential, CredentialKind, Group, Server
 from clusters.recipes import builtin_choices
 from clusters.recipes.project import encode_archive
+from panel.lib import safe_yaml
 
 
 def parse_mapping(text, what):
@@ -20,7 +21,7 @@ def parse_mapping(text, what):
     if not text or not text.strip():
         return {}
     try:
-        value = yaml.safe_load(text)
+        value = safe_yaml.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ValidationError(_("%(what)s: line %(line)s, column %(column)s: %(problem)s") % {

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from clusters import conf
+from panel.lib import safe_yaml
 
 from .loader import RecipeError, parse_recipe
 
@@ -103,7 +104,7 @@ def find_playbook(folder, name=""):
     playbooks = []
     for path in sorted(folder.glob("*.y*ml")):
         try:
-            data = yaml.safe_load(path.read_text(errors="replace"))
+            data = safe_yaml.safe_load(path.read_text(errors="replace"))
         except yaml.YAMLError:
             continue
         if isinstance(data, list) and any(isinstance(item, dict) and ("hosts" in item or "import_playbook" in item) for item in data):

@@ -21,6 +21,8 @@ from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.nativetypes import NativeCodeGenerator, native_concat, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from panel.lib import safe_yaml
+
 from .modules import TaskFailed, to_bool
 
 
@@ -114,7 +116,7 @@ FILTERS = {
     "to_yaml": lambda value, **kw: yaml.safe_dump(value, default_flow_style=False, **kw),
     "to_nice_yaml": lambda value, indent=4, **kw: yaml.safe_dump(value, default_flow_style=False, indent=indent, sort_keys=True),
     "to_nice_json": lambda value, indent=4, **kw: json.dumps(value, indent=indent, sort_keys=True),
-    "from_json": lambda value: json.loads(value), "from_yaml": lambda value: yaml.safe_load(value),
+    "from_json": lambda value: json.loads(value), "from_yaml": lambda value: safe_yaml.safe_load(value),
     "basename": lambda value: os.path.basename(str(value)), "dirname": lambda value: os.path.dirname(str(value)),
     "splitext": lambda value: list(os.path.splitext(str(value))),
     "regex_replace": lambda value, pattern, replacement="", ignorecase=False, multiline=False: re.sub(
