@@ -474,7 +474,8 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
     env.update(_environment(body.get("environment")))
     secrets = {
         key: value for key, value in env.items()
-        if SECRET_NAME.search(key) or URL_WITH_PASSWORD.search(value) or any(secret and secret in value for secret in secret_values)
+        if (SECRET_NAME.search(key) and not _is_file_pointer(key, value))
+        or URL_WITH_PASSWORD.search(value) or any(secret and secret in value for secret in secret_values)
     }
     for key in secrets:
         env.pop(key)
@@ -569,6 +570,11 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
     except ValidationError as exc:
         raise ComposeError(f"{filename}: {plan.at('services', name)}: {_flatten(exc.detail)}") from None
     return ImportedService(name=name, spec=normalized, secrets=secrets, notes=notes, build_archive=archive)
+
+
+def _is_file_pointer(key, value):
+    """`POSTGRES_PASSWORD_FILE=/run/secrets/db`: names where the secret is, is not one."""
+    return key.upper().endswith("_FILE") and value.startswith("/")
 
 
 def _build(plan, context, name, body):
