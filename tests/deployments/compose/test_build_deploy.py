@@ -154,12 +154,18 @@ def test_on_swarm_the_built_images_are_pushed_to_the_registry_with_the_chosen_cr
 
     def served():
         containers = swarm_engine.api.containers(filters=naming.label_filter(naming.service_labels(front)))
-        ports = {p["PublicPort"] for item in containers for p in item.get("Ports") or [] if p.get("PublicPort")}  # IPv4 and IPv6 rows
+        # IPv4 rows only: the engine may publish the IPv6 side on another port.
+        ports = {p["PublicPort"] for item in containers for p in item.get("Ports") or [] if p.get("PublicPort") and ":" not in p.get("IP", "")}
         return [answer(port) for port in sorted(ports)]
 
     from tests.support.ports import wait_until
 
-    wait_until(lambda: served() == ["front v1"], timeout=60, message="the Swarm task to serve front v1")
+    seen = []
+    try:
+        wait_until(lambda: seen.append(served()) or seen[-1] == ["front v1"], timeout=90, message="the Swarm task to serve front v1")
+    except TimeoutError:
+        tasks = [(t["Status"]["State"], t["Status"].get("Err"), t["DesiredState"]) for t in swarm_engine.api.tasks(filters={"service": naming.swarm_service_name(front)})]
+        raise AssertionError(f"served {seen[-3:]}; tasks {tasks}") from None
     api = Service.objects.get(project=project, name="api")
     secrets = swarm_engine.api.inspect_service(naming.swarm_service_name(api))["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
     assert [ref["File"]["Name"] for ref in secrets] == ["/run/secrets/api_token"]
