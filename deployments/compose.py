@@ -438,7 +438,6 @@ def _merge(base, override):
 
 
 def _service(plan, context, name, body, declared_volumes, secret_values):
-    where = f"services.{name}"
     filename = context.filename
     if not DNS_LABEL.match(name):
         raise ComposeError(f"{filename}: {plan.at('services', name)}: service names must be lower-case letters, digits and dashes.")
@@ -815,6 +814,20 @@ def _flatten(detail, prefix=""):
     if isinstance(detail, list):
         return "; ".join(_flatten(value, prefix) for value in detail)
     return f"{prefix.rstrip('.')}: {detail}" if prefix else str(detail)
+
+
+def check_target(plan, cluster):
+    """Warn, before anything is saved, about what the target cluster will refuse at deploy."""
+    if cluster.kind == "swarm":
+        local = [item.name for item in plan.services if item.spec.get("build") and not _registry_host(item.spec["image"])]
+        if local:
+            plan.warnings.append(
+                f"{', '.join(local)}: built from source, but Swarm nodes run images from a registry; give a registry "
+                "(and a registry credential) or the deploy will be refused."
+            )
+    if cluster.kind == "kubernetes" and any(item.spec.get("build") for item in plan.services):
+        plan.warnings.append("services built from source are built on Docker and Swarm clusters only.")
+    return plan
 
 
 # ---- saving ------------------------------------------------------------------------------

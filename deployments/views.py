@@ -19,7 +19,7 @@ from panel.jobs.services import start_job
 
 from . import releases
 from .builds import ArchiveError, extract_archive, find_compose_file, project_root
-from .compose import ComposeError, apply_plan, parse_compose, read_env_file
+from .compose import ComposeError, apply_plan, check_target, parse_compose, read_env_file
 from .forms import ComposeImportForm, DeployForm, LogsForm, ScaleForm, ServiceForm
 from .models import Service
 
@@ -199,6 +199,8 @@ def compose_import(request):
                                      registry=data.get("registry") or None)
         except (ComposeError, ArchiveError) as exc:
             error = str(exc)
+        if plan is not None:
+            check_target(plan, data["cluster"])
         if plan is not None and request.POST.get("confirm") == "1":
             services = apply_plan(plan, data["cluster"], request.user, registry_credential=data.get("registry_credential"))
             _drop_upload(request, token)

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from clusters.models import Cluster
 from clusters.models import Credential
 from deployments.builds import find_compose_file
-from deployments.compose import ComposeError, apply_plan, parse_compose, read_env_file
+from deployments.compose import ComposeError, apply_plan, check_target, parse_compose, read_env_file
 from panel.audit.context import acting_as
 from panel.audit.models import Action
 from panel.audit.recorder import record
@@ -65,6 +65,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
         except ComposeError as exc:
             raise CommandError(str(exc)) from None
+        check_target(plan, target)
         self.stdout.write(plan.preview())
         if dry_run:
             self.stdout.write("Dry run: nothing was saved or deployed.")

@@ -220,6 +220,18 @@ def test_the_import_page_refuses_an_archive_leaving_its_folder(bob):
     assert "points outside the project folder" in response.content.decode()
 
 
+def test_the_command_warns_that_a_swarm_needs_a_registry_for_built_services(tmp_path, db):
+    Cluster.objects.create(name="swarm", kind="swarm", endpoint="unix:///var/run/docker.sock")
+    root = write_project(tmp_path / "shop")
+    out = StringIO()
+    call_command("import_compose", str(root), "--cluster", "swarm", "--dry-run", stdout=out)
+    assert "front, api: built from source, but Swarm nodes run images from a registry" in out.getvalue()
+    out = StringIO()
+    call_command("import_compose", str(root), "--cluster", "swarm", "--dry-run", "--registry", "127.0.0.1:5000/lab", stdout=out)
+    assert "Swarm nodes run images from a registry" not in out.getvalue()
+    assert "front: 127.0.0.1:5000/lab/filrouge/shop-front:b" in out.getvalue()
+
+
 def test_the_command_takes_a_project_folder(tmp_path, db):
     Cluster.objects.create(name="local", kind="docker", endpoint="unix:///var/run/docker.sock")
     root = write_project(tmp_path / "shop")
