@@ -611,8 +611,8 @@ def _build(plan, context, name, body):
     except ArchiveError as exc:
         raise ComposeError(f"{context.filename}: {where}: {exc}.") from None
     args = build.get("args") or {}
+    # An argument without a value is passed empty, as docker-compose does (its `config` says '').
     args = _environment(args) if isinstance(args, (dict, list)) else {}
-    args = {key: value for key, value in args.items() if value is not None}
     if "image" in body:
         repository, _tag = split_image(str(body["image"]))
     else:
@@ -645,6 +645,8 @@ def _file_use(plan, context, kind, name, index, item, values, default_dir):
     if not path.startswith("/"):
         path = default_dir + path
     mode_text = (format(mode, "04o") if isinstance(mode, int) else str(mode)) if mode is not None else None
+    if kind == "secrets" and mode is not None:
+        plan.refuse(("services", name, kind, index, "mode"), "not supported (secret files are read-only for root, mode 0400)")
     if kind == "secrets" and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", source):
         raise ComposeError(f"{context.filename}: {plan.at('services', name, kind, index)}: secret names are letters, digits, '_', '.' and '-'.")
     if values[source] is None and kind == "secrets":

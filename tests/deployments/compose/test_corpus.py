@@ -87,7 +87,7 @@ def test_the_panel_agrees_with_docker_compose_config_on(name, settings):
         if "build" in body:
             assert item.spec["build"]["context"].startswith("sha256:") and item.build_archive
             assert item.spec["build"]["dockerfile"] == body["build"].get("dockerfile", "Dockerfile")
-            assert item.spec["build"]["args"] == {key: str(value) for key, value in (body["build"].get("args") or {}).items() if value is not None}
+            assert item.spec["build"]["args"] == {key: "" if value is None else str(value) for key, value in (body["build"].get("args") or {}).items()}
             assert item.spec["build"]["target"] == body["build"].get("target", "")
         assert len(item.spec["ports"]) == len(body.get("ports") or [])
 
