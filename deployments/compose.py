@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import yaml
 from rest_framework.exceptions import ValidationError
 
+from panel.lib import safe_yaml
+
 from .builds import ArchiveError, context_archive, image_tag
 from .spec import DNS_LABEL, normalize_spec
 
@@ -184,7 +186,7 @@ def _where(filename, mark):
 
 
 def _loader(interpolate):
-    class Loader(yaml.SafeLoader):
+    class Loader(safe_yaml.SafeLoader):
         pass
 
     def construct_scalar(loader, node):
@@ -206,7 +208,7 @@ def load_yaml(text, filename, variables):
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        data = yaml.load(text, Loader=_loader(interpolate))  # noqa: S506 - a SafeLoader subclass
+        data = safe_yaml.load(text, Loader=_loader(interpolate))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -238,7 +240,12 @@ def key_lines(text):
     (keys merged from anchors have none; messages then give their parent's line)."""
     lines = {}
 
+    seen = set()
+
     def walk(node, path):
+        if id(node) in seen:  # an alias: its keys have the lines of its anchor
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.value != "<<":
@@ -252,7 +259,7 @@ def key_lines(text):
                 walk(item, here)
 
     try:
-        walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+        walk(safe_yaml.compose(text), ())
     except yaml.YAMLError:
         pass
     return lines

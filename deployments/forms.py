@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
 from clusters.models import Cluster, Credential
+from panel.lib import safe_yaml
 
 from .models import Service
 from .spec import normalize_spec
@@ -51,7 +52,7 @@ class ServiceForm(forms.ModelForm):
     def clean_spec_yaml(self):
         text = self.cleaned_data.get("spec_yaml") or ""
         try:
-            data = yaml.safe_load(text) if text.strip() else {}
+            data = safe_yaml.load(text) if text.strip() else {}
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             raise forms.ValidationError(_("Line %(line)s, column %(column)s: %(problem)s") % {"line": mark.line + 1, "column": mark.column + 1, "problem": exc.problem}) from None

@@ -22,6 +22,8 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
+from panel.lib import safe_yaml
+
 from .base import AuthFailed, ClusterApiError, CommandTimeout, Conflict, DriverError, HostUnreachable, NotFound, PermissionRefused
 
 # The panel's field manager for server-side apply: every object it applies is owned by it.
@@ -77,10 +79,12 @@ def parse_kubeconfig(text):
     if isinstance(text, dict):
         return text
     try:
-        data = yaml.safe_load(text or "")
+        data = safe_yaml.load(text or "")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        if isinstance(exc, safe_yaml.YAMLLimitExceeded):
+            where += f": {exc.problem}"
         raise DriverError(f"The kubeconfig is not valid YAML{where}.") from None
     if not isinstance(data, dict) or not data.get("clusters") or not data.get("contexts"):
         raise DriverError("The kubeconfig has no clusters or contexts.")

@@ -25,6 +25,7 @@ import yaml
 
 from clusters.drivers.base import DriverError, NotFound
 from clusters.drivers.kubernetes import FIELD_MANAGER, api_errors, describe, response_warnings
+from panel.lib import safe_yaml
 
 # Versions the API server stopped serving, and what replaces them (kind-specific where the
 # same old group carried several kinds to different new homes).
@@ -180,8 +181,12 @@ def parse_documents(sources):
 
 def _documents(text):
     """Yield (document number, first line, data, error text) for each document of a stream."""
-    loader = yaml.SafeLoader(text)
     document = 0
+    try:
+        loader = safe_yaml.loader_for(text)
+    except yaml.YAMLError as exc:
+        yield 1, 1, None, f"YAML error at {safe_yaml.describe(exc)}."
+        return
     try:
         while True:
             document += 1
