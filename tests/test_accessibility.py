@@ -25,6 +25,7 @@ from panel.jobs.models import Job, JobEvent, Status
 from tests.fixtures.actors import PASSWORD
 from tests.fixtures.browser import login
 from tests.labs.conftest import GOOD_EXERCISE
+from tests.support.ports import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -253,7 +254,7 @@ def test_a_filter_drop_down_opens_from_the_keyboard_and_closes_with_escape(page,
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.name") == "status"
     page.keyboard.press("Space")  # ticks "Queued"; the table follows (htmx)
-    page.wait_for_function("location.search.includes('status=queued')")
+    wait_until(lambda: "status=queued" in page.evaluate("location.search"), timeout=15, message="the status filter to apply")
     page.screenshot(path=str(artifacts / "jobs-status-filter-open.png"))
 
     page.keyboard.press("Escape")

@@ -5,6 +5,7 @@ import pytest
 
 from tests.fixtures.actors import PASSWORD
 from tests.fixtures.browser import login
+from tests.support.ports import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +31,7 @@ def test_the_copy_button_puts_the_new_token_on_the_clipboard(chromium, live_serv
 
         page.click("button.copy")
 
-        page.wait_for_function("document.getElementById('new-token-status').textContent.length > 0")
+        wait_until(lambda: page.inner_text("#new-token-status"), timeout=15, message="the copy button to report")  # not wait_for_function: the CSP forbids its eval
         assert page.inner_text("#new-token-status") == "Copied to the clipboard."
         assert page.evaluate("navigator.clipboard.readText()") == token
         page.screenshot(path=str(artifacts / "token-copied.png"), full_page=True)
@@ -55,7 +56,7 @@ def test_without_the_clipboard_api_the_button_copies_the_selection(chromium, liv
 
         page.click("button.copy")
 
-        page.wait_for_function("document.getElementById('new-token-status').textContent.length > 0")
+        wait_until(lambda: page.inner_text("#new-token-status"), timeout=15, message="the copy button to report")  # not wait_for_function: the CSP forbids its eval
         assert page.inner_text("#new-token-status") == "Copied to the clipboard."
         assert page.evaluate("window.getSelection().toString().trim()") == token
         assert page.evaluate("window.__clipboard.readText()") == token
