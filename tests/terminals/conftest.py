@@ -17,15 +17,22 @@ def screen(page, index=0):
     return page.evaluate(f"window.filrougeTerminals[{index}].screenText()")
 
 
+def wait_in_page(page, expression, timeout=20_000, message=None):
+    """Poll a JavaScript expression from here (page.evaluate goes through the debugging
+    protocol; Playwright's wait_for_function evals a string, which the CSP forbids)."""
+    from tests.support.ports import wait_until
+
+    return wait_until(lambda: page.evaluate(expression), timeout=timeout / 1000, interval=0.1, message=message or expression)
+
+
 def wait_for_screen(page, text, index=0, timeout=20_000):
-    page.wait_for_function(
-        f"window.filrougeTerminals && window.filrougeTerminals[{index}] && window.filrougeTerminals[{index}].screenText().includes({json.dumps(text)})",
-        timeout=timeout,
-    )
+    wait_in_page(page, f"!!(window.filrougeTerminals && window.filrougeTerminals[{index}] && window.filrougeTerminals[{index}].screenText().includes({json.dumps(text)}))",
+                 timeout, message=f"{text!r} on terminal {index}")
 
 
 def wait_for_state(page, state, index=0, timeout=20_000):
-    page.wait_for_function(f"document.querySelectorAll('[data-terminal]')[{index}]?.dataset.state === {json.dumps(state)}", timeout=timeout)
+    wait_in_page(page, f"document.querySelectorAll('[data-terminal]')[{index}]?.dataset.state === {json.dumps(state)}", timeout,
+                 message=f"terminal {index} to be {state}")
 
 
 def type_line(page, text, index=0):

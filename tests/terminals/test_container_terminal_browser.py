@@ -5,7 +5,7 @@ import pytest
 from clusters.models import Cluster
 from terminals.models import TerminalSession
 
-from .conftest import type_line, wait_for_screen, wait_for_state, ws_connect
+from .conftest import wait_in_page, type_line, wait_for_screen, wait_for_state, ws_connect
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +24,7 @@ def test_an_operator_types_into_a_container_shell(browser_as, asgi_server, bob, 
     wait_for_screen(page, "in-container-9")
     wait_for_screen(page, "version 1")
     page.set_viewport_size({"width": 800, "height": 600})
-    page.wait_for_function("window.filrougeTerminals[0].term.cols < 90")
+    wait_in_page(page, "window.filrougeTerminals[0].term.cols < 90")
     cols, rows = page.evaluate("[window.filrougeTerminals[0].term.cols, window.filrougeTerminals[0].term.rows]")
     type_line(page, "stty size")
     wait_for_screen(page, f"{rows} {cols}")

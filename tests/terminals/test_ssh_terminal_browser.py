@@ -7,7 +7,7 @@ import pytest
 
 from terminals.models import TerminalSession
 
-from .conftest import screen, ssh_server, type_line, wait_for_screen, wait_for_state
+from .conftest import wait_in_page, screen, ssh_server, type_line, wait_for_screen, wait_for_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.ssh, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +23,7 @@ def test_an_operator_types_into_a_server_shell_resizes_it_and_quits_top(browser_
     wait_for_screen(page, "hello-42")
 
     page.set_viewport_size({"width": 900, "height": 700})
-    page.wait_for_function("window.filrougeTerminals[0].term.cols < 100")
+    wait_in_page(page, "window.filrougeTerminals[0].term.cols < 100")
     cols, rows = page.evaluate("[window.filrougeTerminals[0].term.cols, window.filrougeTerminals[0].term.rows]")
     type_line(page, "stty size")
     wait_for_screen(page, f"{rows} {cols}")
@@ -65,7 +65,7 @@ def test_a_dropped_connection_rejoins_the_same_shell(browser_as, asgi_server, bo
     first = page.evaluate("window.filrougeTerminals[0].sessionId")
 
     page.evaluate("window.filrougeTerminals[0].socket.close()")  # the network drops
-    page.wait_for_function("document.querySelector('[data-terminal]').dataset.state !== 'connected'")
+    wait_in_page(page, "document.querySelector('[data-terminal]').dataset.state !== 'connected'")
     wait_for_state(page, "connected")
     assert page.evaluate("window.filrougeTerminals[0].sessionId") == first
     type_line(page, "echo again-$((X+1))")
@@ -94,10 +94,10 @@ def test_a_recording_replays_in_the_browser_without_the_known_secret(browser_as,
 
     page.goto(f"{asgi_server.url}/terminals/sessions/")
     page.click(f"tr[data-session='{session.pk}'] a")
-    page.wait_for_function("window.filrougePlayer !== undefined")
-    page.evaluate("window.filrougePlayer.play()")
-    page.wait_for_function("document.querySelector('#replay-player').innerText.includes('replay-42')", timeout=30_000)
-    page.wait_for_function("document.querySelector('#replay-player').innerText.includes('[redacted]')", timeout=30_000)
+    wait_in_page(page, "window.filrougePlayer !== undefined")
+    page.evaluate("() => { window.filrougePlayer.play(); }")
+    wait_in_page(page, "document.querySelector('#replay-player').innerText.includes('replay-42')", 30_000)
+    wait_in_page(page, "document.querySelector('#replay-player').innerText.includes('[redacted]')", 30_000)
     text = page.inner_text("#replay-player")
     assert "echo replay-$((40+2))" in text and secret not in text
     page.screenshot(path=str(artifacts / "terminal-replay.png"), full_page=True)

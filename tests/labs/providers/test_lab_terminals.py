@@ -11,7 +11,7 @@ from panel.audit.models import AuditEvent
 from terminals.models import TerminalSession
 from tests.labs.jobhelpers import job_text as lab_job_text
 from tests.labs.jobhelpers import run_now
-from tests.terminals.conftest import screen, type_line, wait_for_screen, wait_for_state, ws_connect
+from tests.terminals.conftest import wait_in_page, screen, type_line, wait_for_screen, wait_for_state, ws_connect
 
 from .conftest import make_exercise
 
@@ -78,9 +78,9 @@ def test_a_student_scores_by_work_done_in_the_lab_terminal_and_the_teacher_watch
     # The teacher replays it from the environment page.
     watcher.goto(f"{asgi_server.url}/labs/environments/{environment.pk}/")
     watcher.click(f"#terminal-sessions tr[data-session='{session.pk}'] a")
-    watcher.wait_for_function("window.filrougePlayer !== undefined")
-    watcher.evaluate("window.filrougePlayer.play()")
-    watcher.wait_for_function("document.querySelector('#replay-player').innerText.includes('seen-by-the-teacher-25')", timeout=30_000)
+    wait_in_page(watcher, "window.filrougePlayer !== undefined")
+    watcher.evaluate("() => { window.filrougePlayer.play(); }")
+    wait_in_page(watcher, "document.querySelector('#replay-player').innerText.includes('seen-by-the-teacher-25')", 30_000)
     watcher.context.close()
 
 
