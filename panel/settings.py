@@ -275,9 +275,7 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
 # images from the panel's own static files only, no inline script or style, no eval.
 _CSP_DIRECTIVES = {
     "default-src": ["'self'"],
-    # 'wasm-unsafe-eval' lets WebAssembly compile (the terminal emulator inside asciinema-player,
-    # the replay page); it does not allow eval() or new Function() of JavaScript.
-    "script-src": ["'self'", "'wasm-unsafe-eval'"],
+    "script-src": ["'self'"],
     "style-src": ["'self'"],
     "img-src": ["'self'", "data:"],
     "font-src": ["'self'"],

@@ -7,6 +7,7 @@ import gzip
 from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
+from csp.decorators import csp_update
 from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -66,6 +67,9 @@ def session_list(request):
 
 @login_required
 @require_GET
+# The player's terminal emulator is WebAssembly: this page alone may compile it
+# ('wasm-unsafe-eval' allows WebAssembly, not JavaScript eval).
+@csp_update({"script-src": ["'wasm-unsafe-eval'"]})
 def replay(request, pk):
     session = get_visible_or_404(TerminalSession.objects.select_related("user", "audit_event"), request.user, pk=pk)
     watch = None
