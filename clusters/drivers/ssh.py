@@ -22,6 +22,7 @@ import select
 import shlex
 import socket
 import threading
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -141,6 +142,8 @@ class SshConnection:
         self._jump: SshConnection | None = None
         self._sudo_mode: str | None = None  # "nopasswd" or "password", found on first become
         self._shells = {}  # "user" / "root" → a channel running /bin/sh that reads our commands
+        self._ready = set()  # shells that already made their private folder for command output
+        self._commands = 0
         self.round_trips = 0
 
     # ---- connecting -------------------------------------------------------------
@@ -274,11 +277,22 @@ class SshConnection:
         channel = self._shells.get(kind)
         if channel is None or channel.closed or channel.exit_status_ready():
             channel = self._open_shell(kind)
-        marker = "@@filrouge-" + secrets.token_hex(8)
-        # The command is one quoted word for `eval` in a subshell: nothing in it can end the frame early.
+        # An unguessable marker per command: the command cannot print it before it exists.
+        marker = "@@filrouge-" + secrets.token_hex(16)
+        self._commands += 1
+        files = f'"$FILROUGE_RUN/{self._commands}.o" "$FILROUGE_RUN/{self._commands}.e"'
+        out_file, err_file = files.split(" ")
+        # The command never gets the shell's own stdout/stderr (the SSH channel): it writes
+        # to two fresh files, so whatever it leaves running in the background (a daemon, a
+        # `nohup app &`, a loop printing forever) writes there and never into the frame of
+        # a later command. Once the command returns, the shell sends what the files held
+        # at that moment (`head -c` of their size then), then the status, then the marker.
         feed = f"printf %s {base64.b64encode(stdin).decode()} | base64 -d | " if stdin else ""
-        script = (f"{feed}( eval {shlex.quote(command)} ){'' if stdin else ' </dev/null'}; "
-                  f"printf '\\n{marker} %d\\n' $?; printf '\\n{marker}\\n' >&2\n")
+        setup = "" if channel in self._ready else _SHELL_SETUP
+        script = (f"{setup}{feed}( eval {shlex.quote(command)} ){'' if stdin else ' </dev/null'} >{out_file} 2>{err_file}; "
+                  f"FILROUGE_STATUS=$?; set -- $(wc -c {files} 2>/dev/null) 0 0 0; "
+                  f"head -c \"$3\" {err_file} >&2; head -c \"$1\" {out_file}; rm -f {files}; set --; "
+                  f"printf '\\n{marker} %d\\n' \"$FILROUGE_STATUS\"; printf '\\n{marker}\\n' >&2\n")
         started = time.monotonic()
         self.round_trips += 1
         try:
@@ -286,8 +300,10 @@ class SshConnection:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self._shells.pop(kind, None)
             raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+        self._ready.add(channel)
         out, err = bytearray(), bytearray()
-        out_end, err_end = f"\n{marker} ".encode(), f"\n{marker}\n".encode()
+        out_end = re.compile(rb"\n" + marker.encode() + rb" ([0-9]{1,3})\n\Z")
+        err_end = f"\n{marker}\n".encode()
         deadline = started + timeout
         while True:
             if channel.recv_ready():
@@ -296,10 +312,10 @@ class SshConnection:
             if channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
                 continue
-            position = out.rfind(out_end)
-            if position >= 0 and out.endswith(b"\n") and err.endswith(err_end):
-                status = int(out[position + len(out_end):].strip() or b"255")
-                return CommandResult(command=shown, exit_status=status, stdout=out[:position].decode(errors="replace"),
+            ended = out_end.search(out) if out.endswith(b"\n") else None
+            if ended and err.endswith(err_end):
+                # Only the shell writes to the channel now, so the frame is all there is.
+                return CommandResult(command=shown, exit_status=int(ended.group(1)), stdout=out[:ended.start()].decode(errors="replace"),
                                      stderr=err[:-len(err_end)].decode(errors="replace"), duration=time.monotonic() - started)
             if kind == "root" and self._sudo_mode == "password" and _sudo_refused(err.decode(errors="replace")):
                 # sudo is asking again (it would read our next commands as passwords): give up now.
@@ -340,6 +356,7 @@ class SshConnection:
     def _drop_shell(self, kind):
         channel = self._shells.pop(kind, None)
         if channel is not None:
+            self._ready.discard(channel)
             channel.close()
 
     def _exec(self, command: str, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None) -> CommandResult:
@@ -419,6 +436,13 @@ class SshConnection:
             raise PermissionRefused(f"{self.target.where}: cannot read {path}: {result.output}")
         text = result.stdout.strip()
         return None if text == "MISSING" else base64.b64decode(text)
+
+
+# Sent before a shell's first command: a private folder (mktemp -d makes it 0700) for the
+# output files of its commands, removed when the shell ends.
+_SHELL_SETUP = ('FILROUGE_RUN=$(mktemp -d "${TMPDIR:-/tmp}/filrouge.XXXXXXXX") || '
+                '{ echo "cannot create a private temporary folder in ${TMPDIR:-/tmp} (is it full or read-only?)" >&2; exit 111; }; '
+                'trap \'rm -rf "$FILROUGE_RUN"\' EXIT; trap \'exit 129\' HUP; trap \'exit 143\' TERM; ')
 
 
 def _sudo_refused(stderr: str) -> bool:
