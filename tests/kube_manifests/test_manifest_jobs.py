@@ -159,3 +159,16 @@ def test_a_set_may_create_the_namespace_it_applies_into(kube_target, bob):
             core.delete_namespace(namespace)
         except k8s.ApiException as err:
             assert err.status == 404
+
+
+def test_a_diff_redacts_the_kubeconfigs_secrets_but_not_its_ordinary_lines(kube_target, bob):
+    from clusters.credentials import kubeconfig_secret_values
+
+    # Text that also appears in the cluster's kubeconfig: structure, not secret.
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: echoes}\n"
+            "data: {context: 'namespace: default', kind: 'kind: Config', current: 'current-context: standin'}\n")
+    job = run_kind(bob, "kube-manifests-diff", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, kube_target.namespace, text).pk)
+    assert job.status == "succeeded", job.error
+    diff = job.result["objects"][0]["diff"]
+    assert "namespace: default" in diff and "kind: Config" in diff and "[redacted]" not in diff + job_lines(job)
+    assert kubeconfig_secret_values(kube_target.kubeconfig_text), "the test kubeconfig has a token or a client key"
