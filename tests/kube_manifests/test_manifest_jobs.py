@@ -172,3 +172,12 @@ def test_a_diff_redacts_the_kubeconfigs_secrets_but_not_its_ordinary_lines(kube_
     diff = job.result["objects"][0]["diff"]
     assert "namespace: default" in diff and "kind: Config" in diff and "[redacted]" not in diff + job_lines(job)
     assert kubeconfig_secret_values(kube_target.kubeconfig_text), "the test kubeconfig has a token or a client key"
+
+
+def test_a_validate_job_lists_every_problem_of_every_file(kube_target, bob):
+    sources = [("a-broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\n"),
+               ("b-typo.yaml", "apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: web}\n"),
+               ("c-fine.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fine}\n")]
+    job = run_kind(bob, "kube-manifests-validate", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, kube_target.namespace, sources).pk)
+    assert job.status == "failed"
+    assert "2 problems" in job.error and "a-broken.yaml, document 1" in job.error and "b-typo.yaml, document 1 (line 1): this cluster does not serve kind Deploymnet" in job.error
