@@ -62,6 +62,14 @@ class ComposePlan:
     unsupported: list = field(default_factory=list)  # "services.web.build: not supported (hint)"
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    # What the chosen cluster cannot run as written (set by `check_target`): the import is refused.
+    problems: list = field(default_factory=list)
+
+    def check_target(self, cluster_kind):
+        """Note what a cluster of this kind would refuse at deploy time, so the preview and
+        the import say it first. Returns the problems (also kept in `self.problems`)."""
+        self.problems = target_problems(self, cluster_kind)
+        return self.problems
 
     def preview(self):
         """Plain text for the command line (the page renders the same data as HTML)."""
@@ -81,11 +89,39 @@ class ComposePlan:
                 lines.append("    after: " + ", ".join(spec["depends_on"]))
             for note in item.notes:
                 lines.append(f"    note: {note}")
-        for title, items in (("Not supported (not imported)", self.unsupported), ("Warnings", self.warnings), ("Notes", self.notes)):
+        for title, items in (("Cannot be deployed as written", self.problems), ("Not supported (not imported)", self.unsupported),
+                             ("Warnings", self.warnings), ("Notes", self.notes)):
             if items:
                 lines.append(f"{title}:")
                 lines.extend(f"  - {item}" for item in items)
         return "\n".join(lines)
+
+
+def target_problems(plan, cluster_kind):
+    """Published host ports a cluster of this kind cannot give: on one Docker host a host
+    port is bound by one container, so several replicas (or two services) cannot share a
+    fixed one. A Swarm's routing mesh spreads one port over every replica of a service,
+    but two services still cannot publish the same port."""
+    problems, taken = [], {}
+    for item in plan.services:
+        spec = item.spec
+        fixed = [port for port in spec.get("ports") or [] if port.get("published")]
+        if cluster_kind == "docker" and spec.get("replicas", 1) > 1 and fixed:
+            numbers = ", ".join(str(port["published"]) for port in fixed)
+            problems.append(
+                f"services.{item.name}: {spec['replicas']} replicas cannot share host port {numbers} on one Docker host. "
+                "Leave the published port empty to give each replica its own port, use 1 replica, or deploy to a Swarm cluster."
+            )
+        for port in fixed:
+            host_ip = port.get("host_ip") or "0.0.0.0"
+            key = (port["published"], port.get("protocol", "tcp"), host_ip if cluster_kind == "docker" else "")
+            wildcard = (port["published"], port.get("protocol", "tcp"), "0.0.0.0" if cluster_kind == "docker" else "")
+            other = taken.get(key) or (taken.get(wildcard) if cluster_kind == "docker" else None)
+            if other and other != item.name:
+                problems.append(f"services.{item.name}: host port {port['published']}/{port.get('protocol', 'tcp')} is also published by "
+                                f"services.{other}; a host port can be published by one service only.")
+            taken.setdefault(key, item.name)
+    return problems
 
 
 def _port_text(port):

@@ -189,9 +189,12 @@ def compose_import(request):
         data = form.cleaned_data
         try:
             plan = parse_compose(data["text"], filename=data["filename"], project=data.get("project") or None, variables=data["variable_values"])
+            plan.check_target(data["cluster"].kind)
         except ComposeError as exc:
             error = str(exc)
-        if plan is not None and request.POST.get("confirm") == "1":
+        if plan is not None and plan.problems and request.POST.get("confirm") == "1":
+            error = _("Nothing was saved: %(cluster)s cannot run this file as written.") % {"cluster": data["cluster"]}
+        elif plan is not None and request.POST.get("confirm") == "1":
             services = apply_plan(plan, data["cluster"], request.user)
             job = start_job("stack-deploy", {"project": plan.project}, request.user, target=data["cluster"])
             messages.success(request, _("Saved %(n)s service(s) in project %(project)s; deploying them (job #%(job)s).") % {"n": len(services), "project": plan.project, "job": job.pk})
@@ -202,7 +205,7 @@ def compose_import(request):
         data["text"] = form.cleaned_data["text"]
         form = ComposeImportForm(data)
         form.is_valid()
-    status = 400 if (form.errors or error) else 200
+    status = 400 if (form.errors or error or (plan is not None and plan.problems)) else 200
     return render(request, "deployments/compose_import.html", {"form": form, "plan": plan, "error": error}, status=status)
 
 

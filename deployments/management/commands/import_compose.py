@@ -43,14 +43,17 @@ class Command(BaseCommand):
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
             plan = parse_compose(text, filename=path, project=project, variables=variables, base_dir=base_dir)
+            plan.check_target(target.kind)
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
         except ComposeError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(plan.preview())
         if dry_run:
-            self.stdout.write("Dry run: nothing was saved or deployed.")
+            self.stdout.write("Dry run: nothing was saved or deployed." + (f" Importing would be refused: {target} cannot run the file as written (see above)." if plan.problems else ""))
             return
+        if plan.problems:
+            raise CommandError(f"Nothing was saved: {target} cannot run this file as written:\n" + "\n".join(f"- {problem}" for problem in plan.problems))
         with acting_as(user=None, source="cli"):
             services = apply_plan(plan, target)
             record(Action.OTHER, target, message=f"Imported {path} as project {plan.project} ({len(services)} services)")
