@@ -337,7 +337,7 @@ class RecipeRun:
                 variables = self._variables(spec, play)
                 session = HostSession(spec, connection, self.recipe, self.check, variables, self.command_timeout)
                 if play.gather_facts:
-                    self._run_module_directly(session, "setup", outcome)
+                    self._run_module_directly(session, "setup", outcome, play.gather_args)
                 notified = []
                 for task in play.tasks:
                     if self.stop.is_set():
@@ -397,9 +397,9 @@ class RecipeRun:
         if not self.stop.is_set():
             self.reporter.line(text, host=host, task=task, outcome=outcome)
 
-    def _run_module_directly(self, session, module_name, outcome):
+    def _run_module_directly(self, session, module_name, outcome, args=None):
         try:
-            result = MODULES[module_name].run(session, {})
+            result = MODULES[module_name].run(session, dict(args or {}))
         except (TaskFailed, DriverError) as exc:
             self._say(str(exc), session.name, "gather facts", "failed")
             return

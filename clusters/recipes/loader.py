@@ -69,7 +69,7 @@ TASK_KEYWORDS = {
     "name", "become", "become_user", "when", "register", "notify", "changed_when", "failed_when",
     "ignore_errors", "loop", "with_items", "tags", "vars", "no_log", "args", "timeout", "listen",
 }
-PLAY_KEYWORDS = {"name", "hosts", "become", "become_user", "vars", "tasks", "handlers", "gather_facts", "tags", "remote_user", "pre_tasks", "post_tasks", "description"}
+PLAY_KEYWORDS = {"name", "hosts", "become", "become_user", "vars", "tasks", "handlers", "gather_facts", "gather_subset", "gather_timeout", "tags", "remote_user", "pre_tasks", "post_tasks", "description"}
 
 
 @dataclass
@@ -107,6 +107,7 @@ class Play:
     vars: dict = field(default_factory=dict)
     become: bool = False
     gather_facts: bool = False
+    gather_args: dict = field(default_factory=dict)  # gather_subset / gather_timeout, for the setup run
     line: int = 1
 
 
@@ -199,10 +200,16 @@ def _parse_play(data, source):
     become = _bool(data.get("become", False), source, data.mark_of("become"), "become")
     if data.get("become_user") not in (None, "root"):
         raise RecipeError(f"{_where(source, *data.mark_of('become_user'))}: become_user other than root is not supported.")
+    gather_args = {key: data[key] for key in ("gather_subset", "gather_timeout") if data.get(key) is not None}
+    if gather_args:
+        try:
+            MODULES["setup"].check_args(gather_args)
+        except ModuleSpecError as exc:
+            raise RecipeError(f"{_where(source, *data.mark_of(exc.param or next(iter(gather_args))))}: {exc}") from None
     return Play(
         name=str(data.get("name") or ""), hosts=str(hosts) if hosts is not None else None, tasks=tasks, handlers=handlers,
         vars=dict(variables), become=become, gather_facts=_bool(data.get("gather_facts", False), source, data.mark_of("gather_facts"), "gather_facts"),
-        line=data.line,
+        gather_args=gather_args, line=data.line,
     )
 
 
