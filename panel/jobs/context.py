@@ -37,6 +37,7 @@ class JobContext:
         self.job = job
         self.user = job.user
         self.redis = redis
+        self._cancel_flag_warned = False
         self.redact = Redactor()
         self.cancelled = threading.Event()
         self._seq = job.line_count
@@ -180,7 +181,9 @@ class JobContext:
             if self.redis.exists(cancel_key(self.job.pk)):
                 self._request_cancel()
         except Exception:  # Redis hiccup: the database check in the heartbeat still works
-            logger.warning("Job %s: cannot read its cancel flag from Redis", self.job.pk)
+            if not self._cancel_flag_warned:  # once per job, not once per poll
+                self._cancel_flag_warned = True
+                logger.warning("Job %s: cannot read its cancel flag from Redis; cancel requests are read from the database meanwhile", self.job.pk)
 
     def _request_cancel(self):
         self.cancelled.set()

@@ -32,6 +32,19 @@ def claim(job_id, worker_name):
     )
 
 
+def _cancel_flag_redis(job):
+    """Redis for the job's cancel flag, or None when it does not answer: a command-line run
+    (`manage.py run_recipe`) with no panel running has no Redis, and its cancel requests
+    still arrive through the database, which the heartbeat reads."""
+    redis = django_rq.get_connection(job.queue)
+    try:
+        redis.ping()
+    except Exception:  # noqa: BLE001 - any failure to reach it means the same: go without
+        logger.info("Job %s: Redis does not answer; cancel requests are read from the database only", job.pk)
+        return None
+    return redis
+
+
 def execute(job_id):
     close_old_connections()
     worker = os.environ.get("RQ_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}"
@@ -42,7 +55,7 @@ def execute(job_id):
         logger.info("Job %s was not queued any more (cancelled or already run); skipping", job_id)
         return
     job = Job.objects.select_related("user").get(pk=job_id)
-    ctx = JobContext(job, redis=django_rq.get_connection(job.queue))
+    ctx = JobContext(job, redis=_cancel_flag_redis(job))
     status, error, result = Status.ERRORED, "", None
     ctx.start()
     try:

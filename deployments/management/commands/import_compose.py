@@ -2,16 +2,17 @@
 
 import os
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from clusters.models import Cluster
 from deployments.compose import ComposeError, apply_plan, parse_compose, read_env_file
 from panel.audit.context import acting_as
 from panel.audit.models import Action
 from panel.audit.recorder import record
+from panel.lib.commands import PanelCommand
 
 
-class Command(BaseCommand):
+class Command(PanelCommand):
     help = (
         "Import a compose file as the services of one project on a Docker or Swarm cluster, print the "
         "preview, and deploy the project as a stack (unless --dry-run). Variables come from this "
