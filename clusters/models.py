@@ -74,7 +74,7 @@ class Credential(Audited, models.Model):
         """The secret strings, for job-line redaction. A kubeconfig gives the values that
         log in (tokens, client key, passwords), not its whole text: its structural lines
         (`namespace: default`, server URLs) are not secret and must stay readable."""
-        from .credentials import kubeconfig_secret_values
+        from clusters.inventory.credentials import kubeconfig_secret_values
 
         secret = self.get_secret()
         values = []

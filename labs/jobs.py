@@ -61,7 +61,7 @@ def register_secrets(ctx, access):
             register_secrets(ctx, value)
         elif isinstance(value, str) and str(key).lower() == "kubeconfig":
             # Its token and client key, not its whole text (whose lines are ordinary YAML).
-            from clusters.credentials import kubeconfig_secret_values
+            from clusters.inventory.credentials import kubeconfig_secret_values
 
             for secret in kubeconfig_secret_values(value):
                 ctx.add_secret(secret)

@@ -162,7 +162,7 @@ def test_a_set_may_create_the_namespace_it_applies_into(kube_target, bob):
 
 
 def test_a_diff_redacts_the_kubeconfigs_secrets_but_not_its_ordinary_lines(kube_target, bob):
-    from clusters.credentials import kubeconfig_secret_values
+    from clusters.inventory.credentials import kubeconfig_secret_values
 
     # Text that also appears in the cluster's kubeconfig: structure, not secret.
     text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: echoes}\n"

@@ -15,9 +15,9 @@ from clusters.models import Group
 from tests.support.ports import free_port
 from tests.support.services import require
 
-from .conftest import fleet_servers, key_credential
+from tests.clusters.conftest import fleet_servers, key_credential
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def manage(*args, **env):
