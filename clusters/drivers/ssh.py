@@ -446,6 +446,57 @@ _SHELL_SETUP = ('FILROUGE_RUN=$(mktemp -d "${TMPDIR:-/tmp}/filrouge.XXXXXXXX") |
                 'trap \'rm -rf "$FILROUGE_RUN"\' EXIT; trap \'exit 129\' HUP; trap \'exit 143\' TERM; ')
 
 
+# Host key types asked for by a scan, strongest first; the first one is pinned by default.
+SCAN_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512")
+
+
+def scan_host_keys(target: SshTarget, stop: threading.Event | None = None) -> list[str]:
+    """The host keys a server offers, one "type base64" line per type, without logging in.
+
+    One key exchange per key type (SSH shows one host key per exchange), each stopped
+    before authentication; nothing is pinned or trusted here: the caller shows the
+    fingerprints and an operator confirms. Goes through the target's jump host if any."""
+    jump = SshConnection(target.jump, stop=stop).connect() if target.jump is not None else None
+    keys = []
+    try:
+        for key_type in SCAN_KEY_TYPES:
+            if stop is not None and stop.is_set():
+                raise CommandTimeout(f"{target.where}: the host key scan was cancelled.")
+            sock = None
+            try:
+                if jump is not None:
+                    sock = jump.client.get_transport().open_channel("direct-tcpip", (target.address, target.port), ("127.0.0.1", 0),
+                                                                    timeout=target.connect_timeout)
+                else:
+                    sock = socket.create_connection((target.address, target.port), timeout=target.connect_timeout)
+            except (OSError, paramiko.SSHException) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+                raise HostUnreachable(f"{target.where}: cannot connect to scan its host keys ({reason}). Is sshd running and the address right?") from None
+            transport = paramiko.Transport(sock)
+            try:
+                transport.banner_timeout = transport.handshake_timeout = target.connect_timeout
+                options = transport.get_security_options()
+                if key_type not in paramiko.Transport._preferred_keys:
+                    continue
+                options.key_types = [key_type]
+                try:
+                    transport.start_client(timeout=target.connect_timeout)
+                except paramiko.SSHException:
+                    continue  # the server has no key of this type
+                key = transport.get_remote_server_key()
+                line = key_line(key)
+                if line not in keys:
+                    keys.append(line)
+            finally:
+                transport.close()
+    finally:
+        if jump is not None:
+            jump.close()
+    if not keys:
+        raise HostUnreachable(f"{target.where}: the server offered no host key we can use.")
+    return keys
+
+
 def _sudo_refused(stderr: str) -> bool:
     return any(marker in stderr for marker in ("incorrect password attempt", "Sorry, try again", "no password was provided", "a password is required"))
 
