@@ -22,7 +22,31 @@ from .modules import MODULES, ModuleSpecError, resolve_module
 
 
 class RecipeError(ValueError):
-    """A recipe that cannot run; the message names the file, line and column."""
+    """A recipe that cannot run; the message names the file, line and column (one line per
+    problem when there are several: `problems` lists them)."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.problems = [message]
+
+    @classmethod
+    def of(cls, problems):
+        error = cls("\n".join(problems))
+        error.problems = list(problems)
+        return error
+
+
+def _collect(function, items, *args):
+    """[function(item) for item in items], reading every item before raising all their problems at once."""
+    results, problems = [], []
+    for item in items:
+        try:
+            results.append(function(item, *args))
+        except RecipeError as exc:
+            problems += exc.problems
+    if problems:
+        raise RecipeError.of(problems)
+    return results
 
 
 class LineDict(dict):
@@ -165,7 +189,7 @@ def parse_recipe(text, source="recipe", base_dir=None, trusted_paths=False, name
         if not data:
             raise RecipeError(f"{source}: the list is empty; nothing to run.")
         if all(isinstance(item, dict) and ("hosts" in item or "tasks" in item) for item in data):
-            plays = [_parse_play(item, source) for item in data]
+            plays = _collect(_parse_play, data, source)
         else:
             plays = [Play(name="", hosts=None, tasks=_parse_tasks(data, source), line=getattr(data, "line", 1))]
     else:
@@ -192,10 +216,18 @@ def _parse_play(data, source):
     variables = data.get("vars") or {}
     if not isinstance(variables, dict):
         raise RecipeError(f"{_where(source, *data.mark_of('vars'))}: vars must be a mapping.")
-    tasks = []
-    for key in ("pre_tasks", "tasks", "post_tasks"):
+    tasks, problems = [], []
+    for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
         if data.get(key) is not None:
-            tasks.extend(_parse_tasks(data[key], source, where=data.mark_of(key)))
+            try:
+                parsed = _parse_tasks(data[key], source, where=data.mark_of(key))
+            except RecipeError as exc:
+                problems += exc.problems
+                continue
+            if key != "handlers":
+                tasks.extend(parsed)
+    if problems:
+        raise RecipeError.of(problems)
     handlers = _parse_tasks(data.get("handlers") or [], source, where=data.mark_of("handlers"))
     become = _bool(data.get("become", False), source, data.mark_of("become"), "become")
     if data.get("become_user") not in (None, "root"):
@@ -227,7 +259,7 @@ def _parse_tasks(items, source, where=None):
     if not isinstance(items, list):
         line, column = where or (getattr(items, "line", 1), None)
         raise RecipeError(f"{_where(source, line, column)}: tasks must be a list.")
-    return [_parse_task(item, source) for item in items]
+    return _collect(_parse_task, items, source)
 
 
 def _parse_task(data, source):
