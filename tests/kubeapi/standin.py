@@ -86,6 +86,7 @@ class KubeStandin:
         self.authn.add_static(self.admin_token, Identity("kubernetes-admin", ("system:masters", "system:authenticated")))
         self.ca_pem = None
         self._admin_cert = None
+        self._client_ca = None
         self.url = None
         self.server_address = None
         self._certs = None
@@ -103,9 +104,10 @@ class KubeStandin:
             self.ca_pem = self._certs.ca_pem
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self._certs.cert_file, self._certs.key_file)
-            # Client certificates signed by our CA authenticate (CN = user, O = groups), as
-            # kube-apiserver's --client-ca-file does; clients with a bearer token send none.
-            context.load_verify_locations(cadata=self.ca_pem)
+            # Client certificates signed by the client CA authenticate (CN = user, O = groups),
+            # as kube-apiserver's --client-ca-file does; clients with a bearer token send none.
+            self._client_ca = tlsmod.make_client_ca()
+            context.load_verify_locations(cadata=self._client_ca.ca_pem)
             context.verify_mode = ssl.CERT_OPTIONAL
         self.registry = Registry(self.store, self.ca_pem or "")
         self._seed()
@@ -183,10 +185,10 @@ class KubeStandin:
 
     # --- client conveniences -------------------------------------------------------------------
     def client_certificate(self, username="kubernetes-admin", groups=("system:masters",)):
-        """(certificate PEM, key PEM) of a client certificate our CA signed: CN is the user, O the groups."""
+        """(certificate PEM, key PEM) of a client certificate the client CA signed: CN is the user, O the groups."""
         if not self.tls:
             raise RuntimeError("client certificates need the TLS stand-in")
-        return tlsmod.client_cert(self._certs, username, groups)
+        return tlsmod.client_cert(self._client_ca, username, groups)
 
     def kubeconfig(self, path=None, context="standin", namespace="default", token=None, ca_pem=None, client_cert=False):
         """A kubeconfig for this stand-in: with the admin bearer token (or `token`), or,

@@ -136,6 +136,17 @@ def unrelated_ca_pem():
                               cn="some-other-cluster-ca"))
 
 
+def make_client_ca():
+    """A CA of its own for client certificates (kube-apiserver's --client-ca-file). It is
+    not the serving CA on purpose: OpenSSL would otherwise send that CA along with the
+    server certificate (it builds chains from its trust store), which a real API server
+    does not do, and clients would see another verification error."""
+    key = _key()
+    now = dt.datetime.now(dt.timezone.utc)
+    ca = _ca_cert(key, now - dt.timedelta(hours=1), now + dt.timedelta(days=3650), cn="kubernetes-standin-client-ca")
+    return CertBundle(_pem_cert(ca), _pem_key(key), "", "")
+
+
 def client_cert(bundle, common_name, organizations=(), days=365):
     """(certificate PEM, key PEM) for a client signed by the stand-in's CA, as kubeadm
     writes into admin.conf: the API server reads the user from the CN and the groups
