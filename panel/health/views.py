@@ -12,6 +12,7 @@ from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Histogr
 from prometheus_client.exposition import generate_latest
 
 from panel.jobs.models import Job, Status
+from panel.lib.outage import DATABASE_ERRORS, REDIS_ERRORS
 
 from . import checks
 
@@ -21,24 +22,49 @@ DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 @never_cache
 @require_GET
 def healthz(request):
-    """Per-component health: 200 when the database, Redis and at least one worker answer."""
+    """Per-component health: 200 when the database, Redis and at least one worker answer.
+
+    When something is away, `missing` names it and each component's `detail` says what
+    that means meanwhile (jobs wait in the database for Redis, for instance).
+    """
     database = checks.check_database()
     redis = checks.check_redis()
     components = {"database": database, "redis": redis}
     if redis["ok"]:
         components["workers"] = checks.check_workers()
-        components["queues"] = {"ok": True, "depth": checks.queue_depths()}
+        try:
+            components["queues"] = {"ok": True, "depth": checks.queue_depths()}
+        except REDIS_ERRORS as exc:  # went away between the two calls
+            components["queues"] = {"ok": False, "detail": f"Redis unreachable: {exc}"}
     else:
-        components["workers"] = {"ok": False, "detail": "unknown: Redis is unreachable"}
+        components["workers"] = {"ok": False, "detail": "unknown: Redis is unreachable (workers wait for it and resume by themselves)"}
+        components["queues"] = {"ok": False, "detail": _waiting_jobs_detail(database["ok"])}
     healthy = all(part["ok"] for part in components.values())
-    body = {"status": "ok" if healthy else "unhealthy", "time": timezone.now().isoformat(), "components": components}
+    body = {
+        "status": "ok" if healthy else "unhealthy",
+        "time": timezone.now().isoformat(),
+        "missing": [name for name, part in components.items() if not part["ok"]],
+        "components": components,
+    }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _waiting_jobs_detail(database_ok):
+    text = "unknown: Redis is unreachable"
+    if database_ok:
+        try:
+            waiting = Job.objects.filter(status=Status.QUEUED).count()
+        except DATABASE_ERRORS:
+            return text
+        text += f"; {waiting} job(s) queued in the database are enqueued when it answers"
+    return text
 
 
 @never_cache
 @require_GET
 def live(request):
-    """Liveness for a container runtime: the web process answers; nothing else is checked."""
+    """Liveness for a container runtime: the web process answers. Touches neither the
+    database nor Redis (nor the session), so an outage of either does not get it restarted."""
     return JsonResponse({"status": "ok"})
 
 

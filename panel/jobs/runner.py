@@ -14,6 +14,8 @@ from django.db import close_old_connections
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
+from panel.lib.outage import DATABASE_ERRORS
+
 from .context import JobContext
 from .errors import JobCancelled, JobFailed, UnknownJobKind
 from .kinds import get_kind
@@ -65,8 +67,11 @@ def execute(job_id):
 
 
 def _cancel_message(job):
-    job.refresh_from_db(fields=["cancel_requested_by"])
-    who = job.cancel_requested_by.username if job.cancel_requested_by else "someone"
+    try:
+        job.refresh_from_db(fields=["cancel_requested_by"])
+        who = job.cancel_requested_by.username if job.cancel_requested_by else "someone"
+    except DATABASE_ERRORS:  # cancelled through Redis while the database is away
+        who = "someone"
     return f"Cancelled by {who}."
 
 
