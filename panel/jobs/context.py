@@ -65,6 +65,7 @@ class JobContext:
         self.database_outage = Outage(f"The database (job {job.pk})", logger)
         self.redis_outage = Outage(f"Redis (job {job.pk})", logger)
         self._next_flush_attempt = 0.0
+        self._next_redis_attempt = 0.0
 
     # ---- what job kinds call -------------------------------------------------
 
@@ -248,7 +249,7 @@ class JobContext:
         try:
             self.redis.set(alive_key(self.job.pk), self.job.worker_name or "1", ex=max(1, int(settings.JOB_LOST_AFTER)))
         except REDIS_ERRORS as exc:
-            self.redis_outage.failed(exc)
+            self._next_redis_attempt = time.monotonic() + self.redis_outage.failed(exc)
         else:
             self.redis_outage.recovered()
 
@@ -263,11 +264,15 @@ class JobContext:
     def _poll_cancel(self):
         if self.redis is None or self.cancelled.is_set():
             return
+        if self.redis_outage.down and time.monotonic() < self._next_redis_attempt:
+            return
         try:
             if self.redis.exists(cancel_key(self.job.pk)):
                 self._request_cancel()
-        except Exception:  # Redis hiccup: the database check in the heartbeat still works
-            logger.warning("Job %s: cannot read its cancel flag from Redis", self.job.pk)
+        except REDIS_ERRORS as exc:  # the database check in the heartbeat still works
+            self._next_redis_attempt = time.monotonic() + self.redis_outage.failed(exc)
+        else:
+            self.redis_outage.recovered()
 
     def _request_cancel(self):
         self.cancelled.set()

@@ -59,14 +59,14 @@ def test_workers_and_the_scheduler_live_through_redis_going_away_and_resume_by_t
 
         private_redis.stop()
 
-        health = Client().get("/healthz")
-        assert health.status_code == 503
-        assert "redis" in health.json()["missing"] and "workers" in health.json()["missing"]
         # The jobs that were running when Redis went away go on and end with their true status.
         for job in running:
             wait_for_status(job, Status.SUCCEEDED)
         assert all(worker.alive() for worker in workers), [w.output() for w in workers]
         assert scheduler.alive(), scheduler.output()
+        health = Client().get("/healthz")
+        assert health.status_code == 503
+        assert "redis" in health.json()["missing"] and "workers" in health.json()["missing"]
         during_outage = len(scheduler.output())
 
         private_redis.start()  # back, and empty
