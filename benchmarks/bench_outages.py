@@ -164,9 +164,19 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis-outage", type=float, default=60)
     parser.add_argument("--database-outage", type=float, default=30)
+    parser.add_argument("--parts", default="start,redis,database", help="comma-separated: start, redis, database")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     print(machine_line())
+    if "start" in parts:
+        print_start()
+    if "redis" in parts:
+        print_redis(args.redis_outage)
+    if "database" in parts:
+        print_database(args.database_outage)
 
+
+def print_start():
     start = first_job_latency()
     print_table(
         "Fresh worker: enqueue → running (median of 3 workers)",
@@ -174,7 +184,9 @@ def main():
         [[f"{start['first']:.3f}", f"{start['first_max']:.3f}", f"{start['others']:.3f}", "yes" if start["traceback"] else "no"]],
     )
 
-    redis = redis_outage(args.redis_outage)
+
+def print_redis(outage):
+    redis = redis_outage(outage)
     print_table(
         f"Redis killed for {redis['outage']:g} s (4 workers, 4 jobs running, 20 queued; it returns empty)",
         ["processes exited", "jobs lost", "jobs run twice", "jobs never run", "ended during outage",
@@ -189,7 +201,9 @@ def main():
     for line in redis["worker_log"]:
         print(f"    {line[:200]}")
 
-    database = database_outage(args.database_outage)
+
+def print_database(outage):
+    database = database_outage(outage)
     print_table(
         f"PostgreSQL cut for {database['outage']:g} s under a job writing 50 lines/s",
         ["lines written", "lines lost", "out of order", "final status", "status seen during outage"],
