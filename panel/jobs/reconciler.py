@@ -26,6 +26,8 @@ from .services import enqueue
 
 logger = logging.getLogger("filrouge.jobs.reconciler")
 
+ENDED_IN_RQ = {"finished", "failed", "stopped", "canceled"}
+
 
 def reconcile():
     return {"lost": mark_lost_jobs(), "requeued": requeue_forgotten_jobs()}
@@ -70,11 +72,13 @@ def requeue_forgotten_jobs():
     redis = django_rq.get_connection("default")
     with redis.pipeline(transaction=False) as pipe:
         for job in candidates:
-            pipe.exists(f"rq:job:{job.rq_id}")
-        known = pipe.execute()
+            pipe.hget(f"rq:job:{job.rq_id}", "status")
+        rq_statuses = pipe.execute()
     requeued = 0
-    for job, exists in zip(candidates, known):
-        if exists:
+    for job, rq_status in zip(candidates, rq_statuses):
+        # Unknown to Redis, or ended there without the row ever being claimed (its
+        # process could not reach the database): either way it will not run unless enqueued.
+        if rq_status is not None and rq_status.decode() not in ENDED_IN_RQ:
             continue
         seq = job.line_count + 1
         JobEvent.objects.create(job=job, seq=seq, time=timezone.now(), text="Re-enqueued: the queue (Redis) had lost this job or was unreachable when it was created.")

@@ -8,13 +8,15 @@ timeout, and a killed process (lost, from the worker or the reconciler).
 import logging
 import os
 import socket
+import time
 
 import django_rq
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
-from panel.lib.outage import DATABASE_ERRORS
+from panel.lib.outage import DATABASE_ERRORS, Outage
 
 from .context import JobContext
 from .errors import JobCancelled, JobFailed, UnknownJobKind
@@ -35,15 +37,11 @@ def claim(job_id, worker_name):
 
 
 def execute(job_id):
-    close_old_connections()
     worker = os.environ.get("RQ_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}"
-    # Our worker process claims the row just before it forks us (worker.py), so that
-    # "running" is written over its warm database connection; otherwise claim it here.
-    owned = claim(job_id, worker) or Job.objects.filter(pk=job_id, status=Status.RUNNING, worker_name=worker, finished_at__isnull=True).exists()
-    if not owned:
+    job = _claim_waiting_for_the_database(job_id, worker)
+    if job is None:
         logger.info("Job %s was not queued any more (cancelled or already run); skipping", job_id)
         return
-    job = Job.objects.select_related("user").get(pk=job_id)
     ctx = JobContext(job, redis=django_rq.get_connection(job.queue))
     status, error, result = Status.ERRORED, "", None
     ctx.start()
@@ -64,6 +62,29 @@ def execute(job_id):
         status, error = Status.ERRORED, f"Internal error ({type(exc).__name__}: {exc}). The panel's logs have the details."
     finally:
         ctx.finish(status, error=error, result=result)
+
+
+def _claim_waiting_for_the_database(job_id, worker):
+    """The job's row if this process owns it now, else None. A job taken from the queue
+    while the database is away waits for it (up to JOB_END_PATIENCE) rather than fail."""
+    outage = Outage(f"The database (job {job_id}, before it starts)", logger)
+    deadline = time.monotonic() + settings.JOB_END_PATIENCE
+    while True:
+        try:
+            close_old_connections()
+            # Our worker process claims the row just before it forks us (worker.py), so that
+            # "running" is written over its warm database connection; otherwise claim it here.
+            owned = claim(job_id, worker) or Job.objects.filter(pk=job_id, status=Status.RUNNING, worker_name=worker, finished_at__isnull=True).exists()
+            return Job.objects.select_related("user").get(pk=job_id) if owned else None
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() > deadline:
+                raise
+            wait = outage.failed(exc)
+            try:
+                connection.close()
+            except DATABASE_ERRORS:
+                pass
+            time.sleep(wait)
 
 
 def _cancel_message(job):

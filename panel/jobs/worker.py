@@ -156,9 +156,12 @@ class Worker(RQWorker):
 
         unclaimed, self._unclaimed = self._unclaimed, []
         for job_pk in unclaimed:
-            row = Job.objects.filter(pk=job_pk, status=Status.QUEUED).first()
-            if row is not None:
-                enqueue(row)
+            try:
+                row = Job.objects.filter(pk=job_pk, status=Status.QUEUED).first()
+                if row is not None:
+                    enqueue(row)
+            except (DatabaseError, *REDIS_ERRORS):
+                logger.warning("Could not enqueue job %s again; the reconciler will", job_pk)
 
     # ---- the rest of RQ's loop that talks to Redis ------------------------------------
 

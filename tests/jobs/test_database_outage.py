@@ -55,3 +55,22 @@ def test_a_job_keeps_every_line_in_order_and_its_true_status_through_a_database_
     assert events[-1].is_end and events[-1].text == "Finished: succeeded."
     assert job.line_count == lines + 1
     assert job.result == {"lines": lines}
+
+
+def test_a_job_taken_from_the_queue_while_the_database_is_down_waits_for_it_and_runs(database_proxy, clean_redis, bob, tmp_path):
+    worker = start_worker(tmp_path, name="db-down-at-start", DATABASE_URL=proxied_database_url(database_proxy))
+    scheduler = start_scheduler(tmp_path)
+    try:
+        database_proxy.cut()
+        job = start_job("test-writer", {"lines": 5, "per_second": 50}, bob)
+        wait_until(lambda: not clean_redis.llen("rq:queue:default"), timeout=60, message="the worker to take the job")
+        database_proxy.restore()
+
+        wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60, message="the job to end")
+    finally:
+        worker.stop()
+        scheduler.stop()
+
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED, (job.status, job.error)
+    assert [e.text for e in JobEvent.objects.filter(job=job).order_by("seq")][:5] == [f"line {n}" for n in range(1, 6)]
