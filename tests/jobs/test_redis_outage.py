@@ -145,7 +145,11 @@ def test_after_redis_loses_its_data_a_live_worker_is_listed_again_within_a_heart
     try:
         assert private_redis.client().flushall()
 
-        wait_until(lambda: listed_alive("test-flushed-"), timeout=10, message="the worker to register again after FLUSHALL")
+        try:
+            wait_until(lambda: listed_alive("test-flushed-"), timeout=30, message="the worker to register again after FLUSHALL")
+        except TimeoutError as exc:
+            keys = private_redis.client().keys("*")
+            raise AssertionError(f"{exc}; keys: {keys}; worker output:\n{worker.output()}") from None
         assert worker.alive()
     finally:
         worker.stop()
