@@ -42,7 +42,7 @@ def requests_during(api, work):
 def main(sizes):
     from kubernetes import client as k8s
 
-    from clusters import kube_manifests as km
+    from clusters.kubernetes import manifests as km
     from tests.kubeapi import KubeStandin
 
     rows = []

@@ -2,7 +2,7 @@
 
 A TLS stand-in (tests/kubeapi), in its own process, gets 50 namespaces holding 200,
 then 2,000 pods (made straight in its store, bound to nodes and running). The panel's
-observe (`clusters.kube_jobs.observe_kube_cluster`, what the periodic probe and the
+observe (`clusters.kubernetes.jobs.observe_kube_cluster`, what the periodic probe and the
 kube-observe job run) refreshes the cluster through the official client over HTTPS and
 stores it. Goal: the number of requests does not depend on the number of pods.
 
@@ -45,7 +45,7 @@ class StandinProcess:
 
 def main(rounds=5):
     setup_django(database="filrouge_bench_kube", redis_db=3)
-    from clusters.kube_jobs import observe_kube_cluster
+    from clusters.kubernetes.jobs import observe_kube_cluster
     from clusters.models import Cluster, Credential
 
     standin = StandinProcess()

@@ -50,7 +50,8 @@ def main(students=30, workers=4):
 
     from clusters.drivers import docker as driver
     from clusters.models import Cluster
-    from labs import docker_project, environments
+    from labs import environments
+    from labs.providers import docker_project
     from labs.models import Course, Enrolment, Environment, EnvironmentState
     from panel.accounts.models import Role, User
     from tests.fixtures.workers import start_worker

@@ -65,7 +65,7 @@ class Credential(Audited, models.Model):
         return json.loads(crypto.decrypt(self.secret_encrypted)) if self.secret_encrypted else {}
 
     def set_secret(self, secret: dict):
-        from .credentials import describe_public
+        from clusters.inventory.credentials import describe_public
 
         self.secret_encrypted = crypto.encrypt(json.dumps(secret))
         self.public = describe_public(self.kind, secret)
@@ -209,4 +209,4 @@ class Cluster(Audited, models.Model):
 
 
 # Kubernetes manifests and isolated namespaces have their own module.
-from .kube_records import IsolatedNamespaceRecord, ManifestSet  # noqa: E402,F401
+from clusters.kubernetes.records import IsolatedNamespaceRecord, ManifestSet  # noqa: E402,F401

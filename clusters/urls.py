@@ -1,6 +1,11 @@
 from django.urls import path
 
-from . import cluster_views, kube_manifest_views, kube_views, views
+# Each room of the app has its own views: inventory (servers, groups, credentials, Ansible
+# files, recipe runs), docker (engines and Swarms), kubernetes (clusters, manifests, namespaces).
+from .docker import views as cluster_views
+from .inventory import views
+from .kubernetes import manifest_views as kube_manifest_views
+from .kubernetes import views as kube_views
 
 app_name = "clusters"
 

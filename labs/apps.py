@@ -7,7 +7,3 @@ class LabsConfig(AppConfig):
 
     name = "labs"
     verbose_name = _("Teaching lab")
-
-    def ready(self):
-        # Job kinds of the Docker lab live outside labs/jobs.py (which autodiscovery imports).
-        from . import compose_jobs  # noqa: F401

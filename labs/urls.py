@@ -24,8 +24,8 @@ urlpatterns = [
     path("attempts/<int:pk>/", views.attempt_detail, name="attempt_detail"),
 ]
 
-# Docker lab: submit a compose file to one's environment (labs/compose_views.py).
-from .compose_urls import urlpatterns as compose_urlpatterns  # noqa: E402
+# Docker lab: submit a compose file to one's environment (labs/compose/views.py).
+from labs.compose.urls import urlpatterns as compose_urlpatterns  # noqa: E402
 
 # First, so that environments/<pk>/compose/ is not taken for an environment action.
 urlpatterns = compose_urlpatterns + urlpatterns

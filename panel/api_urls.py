@@ -4,14 +4,14 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clusters import api as clusters_api
-from clusters import cluster_api
-from clusters import kube_api as clusters_kube_api
-from clusters import kube_manifest_api
+from clusters.docker import api as cluster_api
+from clusters.inventory import api as clusters_api
+from clusters.kubernetes import api as clusters_kube_api
+from clusters.kubernetes import manifest_api as kube_manifest_api
 from deployments import api as deployments_api
 from deployments import service_state_api
 from labs import api as labs_api
-from labs import compose_api as labs_compose_api
+from labs.compose import api as labs_compose_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api

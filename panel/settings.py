@@ -258,14 +258,14 @@ SPECTACULAR_SETTINGS = {
 LABS_INSTANCE = os.environ.get("FILROUGE_LABS_INSTANCE", "filrouge")
 LABS_PORT_RANGE = tuple(int(p) for p in os.environ.get("FILROUGE_LABS_PORT_RANGE", "20000-29999").split("-", 1))
 LABS_EXPIRY_SWEEP_INTERVAL = float(os.environ.get("FILROUGE_LABS_EXPIRY_SWEEP_INTERVAL", 20))
-# Docker labs (labs/docker_project.py): each environment's network takes a small subnet of this
+# Docker labs (labs/providers/docker_project.py): each environment's network takes a small subnet of this
 # pool (the engine's default pools hold only ~30 networks); ports are published on this address.
 LABS_DOCKER_SUBNET_POOL = os.environ.get("FILROUGE_LABS_DOCKER_SUBNET_POOL", "10.213.0.0/16")
 LABS_DOCKER_SUBNET_PREFIX = int(os.environ.get("FILROUGE_LABS_DOCKER_SUBNET_PREFIX", 27))
 LABS_DOCKER_PUBLISH_IP = os.environ.get("FILROUGE_LABS_DOCKER_PUBLISH_IP", "127.0.0.1")
 LABS_DOCKER_PUBLIC_HOST = os.environ.get("FILROUGE_LABS_DOCKER_PUBLIC_HOST", "")
 LABS_DOCKER_ALLOWED_REGISTRIES = tuple(r for r in os.environ.get("FILROUGE_LABS_DOCKER_ALLOWED_REGISTRIES", "").split(",") if r)
-# The Debian image lab SSH hosts are built on (labs/lab_host_image.py; see the operator guide).
+# The Debian image lab SSH hosts are built on (labs/providers/ssh_image.py; see the operator guide).
 LABS_HOST_BASE_IMAGE = os.environ.get("FILROUGE_LABS_HOST_BASE_IMAGE", "debian:bookworm")
 
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at

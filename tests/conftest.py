@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.support.fixtures",
     "tests.kubeapi.fixtures",
     "tests.support.kube",
+    "tests.support.kube_jobs",
 ]
 
 

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clusters.facts import FACTS_COMMAND, parse_facts
+from clusters.inventory.facts import FACTS_COMMAND, parse_facts
 
 CONTENT_LIMIT = 512 * 1024  # larger files are compared by checksum only, without a diff
 DIFF_LINES = 120

@@ -108,7 +108,7 @@ class Backend(ABC):
 BACKENDS = {
     "docker": "deployments.backends.docker.DockerBackend",
     "swarm": "deployments.backends.swarm.SwarmBackend",
-    "kubernetes": "deployments.backends.kubernetes.KubernetesBackend",
+    "kubernetes": "deployments.backends.kubernetes.backend.KubernetesBackend",
 }
 
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from clusters.drivers.base import DriverError, NotFound
 from clusters.drivers.kubernetes import api_errors, describe
-from clusters.kube_manifests import raw_request
+from clusters.kubernetes.manifests import raw_request
 
 from .base import Outcome, check
 

@@ -15,10 +15,10 @@ from django.utils.translation import gettext as _
 from clusters.drivers import docker as driver
 from clusters.drivers.base import DriverError
 
-from .. import docker_project as project
+from labs.providers import docker_project as project
 from ..checks.base import CheckTarget
-from ..compose_guard import ComposeRefused, guard_compose
-from ..lab_images import ensure_lab_image
+from labs.compose.guard import ComposeRefused, guard_compose
+from labs.providers.docker_images import ensure_lab_image
 from ..ports import allocate_ports, release_ports
 from .base import Provider
 

@@ -1,7 +1,7 @@
 """Kubernetes target: each student gets an isolated namespace and a kubeconfig for it.
 
 The namespace, its ResourceQuota and LimitRange, its NetworkPolicy, ServiceAccount, Role
-and RoleBinding, and the token in the kubeconfig are made by clusters/kube_isolation.py;
+and RoleBinding, and the token in the kubeconfig are made by clusters/kubernetes/isolation.py;
 this provider only says which (name, quota, labels) and hands the kubeconfig over. The
 checks read with the panel's own client (the cluster's credential), never the student's.
 """
@@ -19,7 +19,7 @@ TOKEN_SECONDS_MAX = 7 * 24 * 3600
 
 def namespace_quota(quota):
     """The ResourceQuota's hard limits: the isolation defaults, with the exercise's cpu, memory and pods."""
-    from clusters.kube_isolation import DEFAULT_QUOTA
+    from clusters.kubernetes.isolation import DEFAULT_QUOTA
 
     hard = dict(DEFAULT_QUOTA)
     if quota.get("cpu"):
@@ -52,7 +52,7 @@ class KubernetesProvider(Provider):
     def _namespace_owner(self, api_client):
         """"absent", "ours" (labelled with this instance and environment) or "other" for the environment's namespace."""
         from clusters.drivers.base import NotFound
-        from clusters.kube_manifests import raw_request
+        from clusters.kubernetes.manifests import raw_request
 
         try:
             with kube_driver.api_errors(f"namespace {self.environment.name} on {kube_driver.describe(api_client)}"):
@@ -65,7 +65,7 @@ class KubernetesProvider(Provider):
         return "ours" if same else "other"
 
     def create(self):
-        from clusters import kube_isolation
+        from clusters.kubernetes import isolation as kube_isolation
         from clusters.drivers.base import Conflict
 
         environment, ctx = self.environment, self.ctx
@@ -93,7 +93,7 @@ class KubernetesProvider(Provider):
 
     def extended(self):
         """A fresh token that lives until the new expiry: the old one would end the student's access early."""
-        from clusters import kube_isolation
+        from clusters.kubernetes import isolation as kube_isolation
 
         api_client = self._admin()
         try:
@@ -104,7 +104,7 @@ class KubernetesProvider(Provider):
 
     def _apply_start_manifests(self, api_client, namespace):
         """What the exercise gives at start (start.manifests: a ConfigMap, a broken Deployment...), applied in the namespace."""
-        from clusters.kube_manifests import apply_objects, load_and_validate
+        from clusters.kubernetes.manifests import apply_objects, load_and_validate
 
         manifests = (self.environment.exercise.start or {}).get("manifests") or []
         if not manifests:
@@ -114,7 +114,7 @@ class KubernetesProvider(Provider):
         apply_objects(api_client, objects, ctx=self.ctx)
 
     def destroy(self):
-        from clusters import kube_isolation
+        from clusters.kubernetes import isolation as kube_isolation
 
         if self.environment.cluster is None:
             return

@@ -1,6 +1,6 @@
 """SSH target: each student gets their own Debian host, a container on the course's Docker host.
 
-The container runs the lab host image (labs/lab_host_image.py) with two sshd:
+The container runs the lab host image (labs/providers/ssh_image.py) with two sshd:
 - the student's, published on the environment's `ssh` port: the student logs in as
   `student` (exercise.start.user) with the public key of their enrolment, and has sudo
   when exercise.start.sudo; it starts unhardened (root and password logins allowed);
@@ -26,7 +26,7 @@ from clusters.drivers import docker as docker_driver
 from clusters.drivers.base import DriverError, HostUnreachable
 from clusters.drivers.ssh import SshConnection, SshTarget, fingerprint
 from labs.checks.base import CheckTarget
-from labs.lab_host_image import PANEL_SSH_PORT, LabImageError, ensure_lab_host_image
+from labs.providers.ssh_image import PANEL_SSH_PORT, LabImageError, ensure_lab_host_image
 from labs.ports import allocate_ports, release_ports
 
 from .base import Provider

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from clusters.inventory_files import InventoryError, apply_import, parse_inventory, plan_import
+from clusters.inventory.ansible_files import InventoryError, apply_import, parse_inventory, plan_import
 from clusters.models import Credential
 from panel.audit.context import acting_as
 

@@ -1,0 +1,1 @@
+"""Docker engines and Swarms as clusters: their pages, API, form and jobs (probe, node availability)."""

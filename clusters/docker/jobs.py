@@ -1,0 +1,170 @@
+"""Job kinds for Docker and Swarm clusters, and the periodic engine probe.
+
+The probe makes one list call per kind of object (containers, images, volumes, networks,
+disk usage; nodes, services and tasks on a Swarm), whatever the number of containers,
+and keeps the result on `Cluster.observed` and, for the services deployed there, on
+`Service.observed`, with the time it was taken.
+"""
+
+import logging
+import time
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from panel.jobs.errors import JobFailed
+from panel.jobs.kinds import JobKind, register
+from panel.jobs.periodic import every
+
+from clusters.drivers import docker as driver
+from clusters.models import Cluster
+from clusters.signals import engine_observed
+
+logger = logging.getLogger("filrouge.clusters")
+
+ENGINE_KINDS = ("docker", "swarm")
+PROBE_INTERVAL = 30
+
+
+class EngineJob(JobKind):
+    queue = "default"
+    permission = "is_operator"
+    target_model = Cluster
+
+    def cluster(self, ctx):
+        cluster = Cluster.objects.select_related("credential", "server", "server__credential").get(pk=ctx.job.target_id)
+        if cluster.kind not in ENGINE_KINDS:
+            raise JobFailed(f"{cluster} is a {cluster.get_kind_display()} cluster, not a Docker engine or Swarm.")
+        return cluster
+
+
+@register
+class ConnectTest(EngineJob):
+    """Reach the engine and report its version (or why it cannot be reached)."""
+
+    name = "engine-connect-test"
+    label = _("Engine connect test")
+    timeout = 120
+
+    def run(self, ctx):
+        cluster = self.cluster(ctx)
+        endpoint = cluster.endpoint or driver.DEFAULT_ENDPOINT
+        ctx.line(f"connecting to {endpoint}", host=cluster.name, task="connect")
+        try:
+            with driver.engine(cluster, ctx) as connection:
+                facts = driver.engine_version(connection)
+        except JobFailed as exc:
+            Cluster.objects.filter(pk=cluster.pk).update(reachable=False, observe_error=str(exc)[:2000])
+            raise
+        ctx.ok(f"Docker Engine {facts['version']} (API {facts['api_version']}, {facts['os']}/{facts['arch']}), swarm: {facts['swarm']}", host=cluster.name, task="connect")
+        if cluster.kind == "swarm" and not facts["swarm_manager"]:
+            raise JobFailed(f"{cluster} reaches an engine that is not a Swarm manager (swarm: {facts['swarm']}). Point it at a manager, or make it a 'Docker host' cluster.")
+        Cluster.objects.filter(pk=cluster.pk).update(reachable=True, version=facts["version"], observe_error="")
+        return facts
+
+
+@register
+class ProbeNow(EngineJob):
+    """Refresh the observed state of one engine now (the same probe as the periodic one)."""
+
+    name = "engine-probe"
+    label = _("Engine probe")
+    timeout = 300
+
+    def run(self, ctx):
+        cluster = self.cluster(ctx)
+        try:
+            summary = probe_cluster(cluster, ctx)
+        except JobFailed:
+            raise
+        ctx.ok(
+            f"{summary['containers']} containers, {summary['images']} images, {summary['volumes']} volumes, "
+            f"{summary['networks']} networks in {summary['seconds']:.2f} s with {summary['calls']} API calls",
+            host=cluster.name, task="probe",
+        )
+        return summary
+
+
+class NodeParams(serializers.Serializer):
+    node = serializers.CharField(max_length=100, help_text=_("Node id or hostname"))
+    availability = serializers.ChoiceField(choices=["active", "pause", "drain"])
+    wait_seconds = serializers.IntegerField(min_value=0, max_value=600, default=60, help_text=_("How long to watch tasks move off a drained node."))
+
+
+@register
+class NodeAvailability(EngineJob):
+    """Drain, pause or activate a Swarm node; for a drain, watch its tasks move elsewhere."""
+
+    name = "swarm-node-availability"
+    label = _("Swarm node availability")
+    timeout = 900
+    Params = NodeParams
+
+    def run(self, ctx, node, availability, wait_seconds):
+        cluster = self.cluster(ctx)
+        if cluster.kind != "swarm":
+            raise JobFailed(f"{cluster} is not a Swarm cluster.")
+        with driver.engine(cluster, ctx) as connection:
+            with driver.docker_errors(f"the Swarm at {connection.description}"):
+                nodes = connection.api.nodes()
+            match = [n for n in nodes if n["ID"] == node or n["ID"].startswith(node) or (n.get("Description") or {}).get("Hostname") == node]
+            if len(match) != 1:
+                raise JobFailed(f"No single Swarm node matches {node!r}. Known: {', '.join((n.get('Description') or {}).get('Hostname', n['ID']) for n in nodes)}.")
+            node_id, hostname = match[0]["ID"], (match[0].get("Description") or {}).get("Hostname", node)
+            before = driver.node_tasks(connection, node_id)
+            driver.set_node_availability(connection, node_id, availability)
+            ctx.changed(f"availability set to {availability} ({len(before)} task(s) on it)", host=hostname, task="node")
+            if availability == "drain":
+                deadline = time.monotonic() + wait_seconds
+                remaining = len(before)
+                ctx.progress(0, max(1, len(before)))
+                while remaining and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    current = [t for t in driver.node_tasks(connection, node_id) if (t.get("Status") or {}).get("State") == "running"]
+                    if len(current) != remaining:
+                        remaining = len(current)
+                        ctx.line(f"{remaining} task(s) still running on {hostname}", host=hostname, task="drain")
+                        ctx.progress(len(before) - remaining, max(1, len(before)))
+                if remaining:
+                    ctx.line(f"{remaining} task(s) still on {hostname} after {wait_seconds} s (single-node Swarm: nowhere else to go)", host=hostname, task="drain")
+                else:
+                    ctx.ok(f"no task runs on {hostname} any more", host=hostname, task="drain")
+            probe_cluster(cluster, ctx, connection=connection)
+        return {"node": hostname, "availability": availability}
+
+
+def probe_cluster(cluster, ctx=None, connection=None):
+    """Observe one engine and store the result on the cluster and its services."""
+    started = time.perf_counter()
+    try:
+        swarm = cluster.kind == "swarm"
+        if connection is None:
+            with driver.engine(cluster, ctx) as opened:
+                observed, calls = driver.observe_engine(opened, swarm=swarm, previous=cluster.observed)
+        else:
+            observed, calls = driver.observe_engine(connection, swarm=swarm, previous=cluster.observed)
+    except JobFailed as exc:
+        Cluster.objects.filter(pk=cluster.pk).update(reachable=False, observe_error=str(exc)[:2000], observed_at=timezone.now())
+        raise
+    seconds = time.perf_counter() - started
+    now = timezone.now()
+    observed["probe"] = {"calls": len(calls), "seconds": round(seconds, 3), "at": now.isoformat()}
+    Cluster.objects.filter(pk=cluster.pk).update(
+        observed=observed, observed_at=now, reachable=True, version=observed["engine"]["version"], observe_error=""
+    )
+    engine_observed.send(sender=Cluster, cluster=cluster, observed=observed, now=now)
+    return {
+        "containers": len(observed["containers"]), "images": len(observed["images"]), "volumes": len(observed["volumes"]),
+        "networks": len(observed["networks"]), "calls": len(calls), "seconds": seconds,
+    }
+
+
+@every(PROBE_INTERVAL, queue="low", timeout=300)
+def probe_engines():
+    """Periodic: refresh every Docker and Swarm cluster; one unreachable engine does not stop the others."""
+    for cluster in Cluster.objects.filter(kind__in=ENGINE_KINDS).select_related("credential", "server", "server__credential"):
+        try:
+            probe_cluster(cluster)
+        except JobFailed as exc:
+            logger.warning("Probe of %s failed: %s", cluster, exc)

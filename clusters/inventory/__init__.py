@@ -1,0 +1,1 @@
+"""The SSH inventory: servers, groups, credentials, Ansible import/export, facts and recipe runs."""

@@ -1,0 +1,207 @@
+"""Inventory REST API: credentials (write-only secrets), servers, groups, import/export,
+the Ansible dynamic inventory, and starting recipe runs. Handlers read the database and
+start jobs; they never talk to a server."""
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, ProtectedError
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from panel.accounts.access import HasRole, get_visible_or_404
+from panel.jobs.serializers import JobSerializer
+from panel.jobs.services import start_job
+
+from clusters.inventory.filters import ServerFilter
+from clusters.inventory.ansible_files import InventoryError, apply_import, export_dynamic, export_ini, export_yaml, parse_inventory, plan_import
+from clusters.inventory.jobs import RecipeRunParams
+from clusters.models import Credential, Group, Server
+from clusters.recipes import builtin_names, load_builtin
+from clusters.inventory.serializers import CredentialSerializer, GroupSerializer, ImportSerializer, RecipeInfoSerializer, ServerListSerializer, ServerSerializer
+from clusters.inventory.views import accept_offered_key
+
+# The global checks (signed in, token scope) and the inventory's role.
+Operators = HasRole.for_("is_operator")
+OPERATORS = [*api_settings.DEFAULT_PERMISSION_CLASSES, Operators]
+
+
+class _ProtectedDelete:
+    def perform_destroy(self, instance):
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            users = ", ".join(sorted({str(obj) for obj in exc.protected_objects})[:10])
+            raise _Conflict(f"{instance} is still used by: {users}.") from None
+
+
+class _Conflict(ValidationError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class CredentialList(generics.ListCreateAPIView):
+    """Credentials. The secret is write-only: responses carry only the public part (key type, fingerprint)."""
+
+    serializer_class = CredentialSerializer
+    permission_classes = OPERATORS
+
+    def get_queryset(self):
+        return Credential.objects.visible_to(self.request.user).annotate(server_count=Count("servers")).order_by("name")
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)
+
+
+class CredentialDetail(_ProtectedDelete, generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = CredentialSerializer
+    permission_classes = OPERATORS
+
+    def get_object(self):
+        return get_visible_or_404(Credential, self.request.user, pk=self.kwargs["pk"])
+
+
+class ServerList(generics.ListCreateAPIView):
+    """Servers; filter with q (name or address), group (includes child groups), label (key=value) and state."""
+
+    permission_classes = OPERATORS
+    filterset_class = ServerFilter
+
+    def get_serializer_class(self):
+        return ServerListSerializer if self.request.method == "GET" else ServerSerializer
+
+    def get_queryset(self):
+        return (Server.objects.visible_to(self.request.user).select_related("credential", "jump_host")
+                .prefetch_related("groups").order_by("name"))
+
+
+class ServerDetail(_ProtectedDelete, generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = ServerSerializer
+    permission_classes = OPERATORS
+
+    def get_object(self):
+        return get_visible_or_404(Server.objects.select_related("credential", "jump_host"), self.request.user, pk=self.kwargs["pk"])
+
+
+class ServerAcceptHostKey(APIView):
+    """Pin the host key the server presented and that was refused (after a re-install). Audited."""
+
+    permission_classes = OPERATORS
+
+    @extend_schema(request=None, responses={200: ServerSerializer})
+    def post(self, request, pk):
+        with transaction.atomic():
+            server = get_visible_or_404(Server.objects.select_for_update(), request.user, pk=pk)
+            if not server.offered_host_key:
+                return Response({"detail": "There is no refused host key to accept."}, status=status.HTTP_409_CONFLICT)
+            accept_offered_key(server, request.user)
+        return Response(ServerSerializer(server).data)
+
+
+class GroupList(generics.ListCreateAPIView):
+    serializer_class = GroupSerializer
+    permission_classes = OPERATORS
+
+    def get_queryset(self):
+        return Group.objects.visible_to(self.request.user).annotate(server_count=Count("servers")).prefetch_related("children").order_by("name")
+
+
+class GroupDetail(generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = GroupSerializer
+    permission_classes = OPERATORS
+
+    def get_object(self):
+        return get_visible_or_404(Group.objects.annotate(server_count=Count("servers")), self.request.user, pk=self.kwargs["pk"])
+
+
+class InventoryImport(APIView):
+    """Import an Ansible inventory (INI or YAML). With dry_run, only the preview is returned."""
+
+    permission_classes = OPERATORS
+
+    @extend_schema(request=ImportSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        data = ImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = data.validated_data
+        try:
+            inventory = parse_inventory(options["text"], options["source"], options.get("format"))
+            plan = plan_import(inventory, read_key_files=False, default_credential=options.get("credential"))
+        except InventoryError as exc:
+            raise ValidationError({"text": [str(exc)]}) from None
+        if options["dry_run"]:
+            return Response({"applied": False, **plan.as_dict()})
+        apply_import(plan)
+        return Response({"applied": True, **plan.as_dict()}, status=status.HTTP_201_CREATED)
+
+
+class _FormatIsOurs(DefaultContentNegotiation):
+    """`?format=ini|yaml` names the file format here, not a DRF renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class InventoryExport(APIView):
+    """The inventory as an Ansible INI or YAML file."""
+
+    permission_classes = OPERATORS
+    content_negotiation_class = _FormatIsOurs
+
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])], responses={200: OpenApiTypes.STR})
+    def get(self, request):
+        fmt = request.query_params.get("format", "ini")
+        if fmt not in ("ini", "yaml"):
+            raise ValidationError({"format": ["Use ini or yaml."]})
+        body = export_ini() if fmt == "ini" else export_yaml()
+        return HttpResponse(body, content_type="text/plain; charset=utf-8" if fmt == "ini" else "application/yaml; charset=utf-8")
+
+
+class AnsibleDynamicInventory(APIView):
+    """What an Ansible dynamic inventory script prints for --list (groups, children, vars, _meta.hostvars)."""
+
+    permission_classes = OPERATORS
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        return Response(export_dynamic(Server.objects.visible_to(request.user)))
+
+
+class RecipeList(APIView):
+    permission_classes = OPERATORS
+
+    @extend_schema(responses=RecipeInfoSerializer(many=True))
+    def get(self, request):
+        recipes = []
+        for name in builtin_names():
+            recipe = load_builtin(name)
+            variables = {key: value for play in recipe.plays for key, value in play.vars.items()}
+            recipes.append({"name": name, "title": recipe.name, "description": recipe.description, "tasks": recipe.task_count, "variables": variables})
+        return Response(recipes)
+
+
+class RecipeRunStart(APIView):
+    """Start a recipe run: a built-in recipe or a playbook (YAML text), on servers (ids) and/or a limit pattern."""
+
+    permission_classes = OPERATORS
+
+    @extend_schema(request=RecipeRunParams, responses={201: JobSerializer})
+    def post(self, request):
+        params = dict(request.data)
+        if params.get("path"):
+            raise ValidationError({"path": ["Recipe files on the panel's machine can only be run from the command line."]})
+        servers = params.get("servers") or []
+        target = None
+        if isinstance(servers, list) and len(servers) == 1 and not params.get("limit"):
+            target = Server.objects.visible_to(request.user).filter(pk=servers[0]).first() if str(servers[0]).isdigit() else None
+        try:
+            job = start_job("recipe-run", params, request.user, target=target)
+        except PermissionDenied as exc:
+            raise ApiPermissionDenied(str(exc)) from None
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

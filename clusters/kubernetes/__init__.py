@@ -1,0 +1,1 @@
+"""Kubernetes clusters: cluster input, observe, rollout, manifests and isolated namespaces."""

@@ -1,0 +1,163 @@
+"""What a Kubernetes cluster looks like, read with a fixed number of list calls.
+
+`observe_cluster(api_client)` makes seven requests whatever the size of the cluster:
+the version, then one list each of nodes, namespaces, pods, deployments and services
+across all namespaces and of Warning events, every list with resourceVersion=0 (served
+from the API server's watch cache, no etcd quorum read). Lists are read as raw JSON:
+parsing 2,000 pods into client model objects costs more than the request itself.
+
+The pods list also feeds the observed state of the services the panel deployed there
+(`pod_row`, keyed by the filrouge.service label), so no service costs another call.
+
+Only job code calls this module.
+"""
+
+import json
+import time
+from collections import Counter
+
+from kubernetes import client as kube_client
+
+from clusters.drivers.kubernetes import api_errors, describe
+
+WARNINGS_KEPT = 20
+SERVICE_LABEL = "filrouge.service"
+RELEASE_LABEL = "filrouge.release"
+
+
+class CallCounter:
+    def __init__(self):
+        self.calls = []
+
+    def add(self, what):
+        self.calls.append(what)
+
+
+def _raw(call, *args, counter=None, **kwargs):
+    response = call(*args, _preload_content=False, **kwargs)
+    try:
+        data = json.loads(response.data)
+    finally:
+        response.release_conn()
+    if counter is not None:
+        counter.add(getattr(call, "__name__", "call"))
+    return data
+
+
+def node_row(item):
+    meta, status = item.get("metadata") or {}, item.get("status") or {}
+    labels = meta.get("labels") or {}
+    roles = sorted(key.split("/", 1)[1] for key in labels if key.startswith("node-role.kubernetes.io/") and key.split("/", 1)[1]) or ["worker"]
+    ready = next((c.get("status") == "True" for c in status.get("conditions") or [] if c.get("type") == "Ready"), False)
+    pressure = [c["type"] for c in status.get("conditions") or [] if c.get("type") != "Ready" and c.get("status") == "True"]
+    info = status.get("nodeInfo") or {}
+    keys = ("cpu", "memory", "pods", "ephemeral-storage")
+    return {
+        "name": meta.get("name", ""),
+        "ready": ready,
+        "roles": roles,
+        "unschedulable": bool((item.get("spec") or {}).get("unschedulable")),
+        "pressure": pressure,
+        "capacity": {key: (status.get("capacity") or {}).get(key, "") for key in keys},
+        "allocatable": {key: (status.get("allocatable") or {}).get(key, "") for key in keys},
+        "kubelet_version": info.get("kubeletVersion", ""),
+        "os_image": info.get("osImage", ""),
+        "container_runtime": info.get("containerRuntimeVersion", ""),
+    }
+
+
+def pod_row(item):
+    """One pod as the service page shows it: state, health, restarts, node, image, release."""
+    meta, spec, status = item.get("metadata") or {}, item.get("spec") or {}, item.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    waiting = next(((c.get("state") or {}).get("waiting", {}).get("reason") for c in containers if (c.get("state") or {}).get("waiting", {}).get("reason")), None)
+    ready = bool(containers) and all(c.get("ready") for c in containers)
+    phase = status.get("phase") or "Pending"
+    if meta.get("deletionTimestamp"):
+        state = "terminating"
+    elif waiting:
+        state = waiting
+    elif phase == "Running":
+        state = "running"
+    else:
+        state = phase.lower()
+    unschedulable = next((c.get("message", "") for c in status.get("conditions") or [] if c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"), "")
+    labels = meta.get("labels") or {}
+    return {
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
+        "state": state,
+        "health": "terminating" if meta.get("deletionTimestamp") else "healthy" if ready else ("unhealthy" if waiting in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull") else "starting"),
+        "status": unschedulable,
+        "image": ((spec.get("containers") or [{}])[0]).get("image", ""),
+        "release": labels.get(RELEASE_LABEL, ""),
+        "node": spec.get("nodeName", "") or "",
+        "restarts": sum(c.get("restartCount") or 0 for c in containers),
+        "ip": status.get("podIP", "") or "",
+        "created": meta.get("creationTimestamp", ""),
+        "ports": [],
+    }
+
+
+def event_row(item):
+    involved = item.get("involvedObject") or {}
+    return {
+        "time": item.get("lastTimestamp") or item.get("eventTime") or item.get("firstTimestamp") or (item.get("metadata") or {}).get("creationTimestamp") or "",
+        "type": item.get("type", ""),
+        "reason": item.get("reason", ""),
+        "namespace": involved.get("namespace") or (item.get("metadata") or {}).get("namespace", ""),
+        "object": f"{involved.get('kind', '')}/{involved.get('name', '')}",
+        "message": item.get("message", ""),
+        "count": item.get("count") or 1,
+    }
+
+
+def observe_cluster(api_client):
+    """(observed dict, pods by service id, number of requests): seven requests, whatever the size."""
+    counter = CallCounter()
+    started = time.perf_counter()
+    core, apps = kube_client.CoreV1Api(api_client), kube_client.AppsV1Api(api_client)
+    with api_errors(f"the Kubernetes API at {describe(api_client)}"):
+        version = kube_client.VersionApi(api_client).get_code()
+        counter.add("version")
+        nodes = _raw(core.list_node, resource_version="0", counter=counter)["items"]
+        namespaces = _raw(core.list_namespace, resource_version="0", counter=counter)["items"]
+        pods = _raw(core.list_pod_for_all_namespaces, resource_version="0", counter=counter)["items"]
+        deployments = _raw(apps.list_deployment_for_all_namespaces, resource_version="0", counter=counter)["items"]
+        services = _raw(core.list_service_for_all_namespaces, resource_version="0", counter=counter)["items"]
+        warnings = _raw(core.list_event_for_all_namespaces, resource_version="0", field_selector="type=Warning", counter=counter)["items"]
+
+    pods_by_phase = Counter((pod.get("status") or {}).get("phase") or "Pending" for pod in pods)
+    pods_by_namespace = Counter((pod.get("metadata") or {}).get("namespace", "") for pod in pods)
+    restarting = sum(1 for pod in pods if any((c.get("state") or {}).get("waiting", {}).get("reason") == "CrashLoopBackOff" for c in (pod.get("status") or {}).get("containerStatuses") or []))
+    deployments_ready = sum(1 for item in deployments if ((item.get("status") or {}).get("availableReplicas") or 0) >= ((item.get("spec") or {}).get("replicas", 1) or 0))
+    service_pods = {}
+    for pod in pods:
+        service_id = ((pod.get("metadata") or {}).get("labels") or {}).get(SERVICE_LABEL)
+        if service_id and ((pod.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/managed-by") == "filrouge":
+            service_pods.setdefault(service_id, []).append(pod_row(pod))
+    events = sorted((event_row(item) for item in warnings), key=lambda row: row["time"])[-WARNINGS_KEPT:]
+    node_rows = [node_row(item) for item in nodes]
+    observed = {
+        "kind": "kubernetes",
+        "version": version.git_version,
+        "platform": version.platform or "",
+        "nodes": node_rows,
+        "nodes_ready": sum(1 for row in node_rows if row["ready"]),
+        "namespaces": [
+            {"name": (item.get("metadata") or {}).get("name", ""), "phase": (item.get("status") or {}).get("phase", ""),
+             "pods": pods_by_namespace.get((item.get("metadata") or {}).get("name", ""), 0)}
+            for item in namespaces
+        ],
+        "workloads": {
+            "deployments": len(deployments),
+            "deployments_ready": deployments_ready,
+            "pods": len(pods),
+            "pods_by_phase": dict(sorted(pods_by_phase.items())),
+            "pods_crash_looping": restarting,
+            "services": len(services),
+        },
+        "warnings": events,
+        "probe": {"calls": len(counter.calls), "seconds": round(time.perf_counter() - started, 3)},
+    }
+    return observed, service_pods, len(counter.calls)

@@ -1,0 +1,26 @@
+"""Observed state of Kubernetes services from a cluster observation, without another call."""
+
+from clusters.kubernetes.observe import pod_row  # noqa: F401 - re-exported for the backend
+
+from deployments.backends.base import Observation
+from deployments.models import Service, ServiceStatus
+
+
+def observation_from_pods(service, rows, desired=None, extra=None):
+    if desired is None:
+        desired = (service.current_release.spec if service.current_release else service.spec).get("replicas", 1)
+    rows = sorted(rows, key=lambda row: row["name"])
+    running = sum(1 for row in rows if row["state"] == "running")
+    healthy = sum(1 for row in rows if row["health"] == "healthy")
+    return Observation(desired=desired, running=running, healthy=healthy, replicas=rows, extra={"kind": "kubernetes", "namespace": service.project, **(extra or {})})
+
+
+def store_kube_service_observations(cluster, service_pods, now):
+    services = Service.objects.filter(cluster=cluster).exclude(status__in=[ServiceStatus.NEW, ServiceStatus.REMOVED]).select_related("current_release")
+    for service in services:
+        rows = [row for row in service_pods.get(str(service.pk), []) if row["namespace"] == service.project]
+        previous = service.observed or {}
+        # Events and rollout figures come from the service's own jobs; keep them.
+        extra = {key: previous[key] for key in ("events", "rollout") if key in previous}
+        data = observation_from_pods(service, rows, extra=extra).as_dict()
+        Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)

@@ -1,9 +1,0 @@
-"""Page of the Docker lab's compose submission; included by labs/urls.py."""
-
-from django.urls import path
-
-from . import compose_views
-
-urlpatterns = [
-    path("environments/<int:pk>/compose/", compose_views.environment_compose, name="environment-compose"),
-]

@@ -1,0 +1,90 @@
+"""Observed state of a Kubernetes cluster: a fixed number of list calls, kept on the cluster."""
+
+import pytest
+from kubernetes import client as k8s
+
+from clusters.kubernetes.jobs import observe_kubernetes_clusters
+from clusters.models import Cluster
+from deployments.models import Service
+from panel.jobs.services import start_job
+
+from tests.support.kube_jobs import deploy, job_text, kube_service, run_job, succeeded
+
+pytestmark = [pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
+
+
+def observe(cluster, user):
+    job = run_job(start_job("kube-observe", {}, user, target=cluster))
+    assert job.status == "succeeded", job.error
+    return job, Cluster.objects.get(pk=cluster.pk)
+
+
+def test_it_stores_version_nodes_namespaces_workloads_and_warnings(kube_target, bob):
+    service = kube_service(kube_target, replicas=2)
+    succeeded(deploy(service, bob))
+    broken = kube_target.missing_image()
+    apps = k8s.AppsV1Api(kube_target.api_client())
+    apps.create_namespaced_deployment(kube_target.namespace, {
+        "metadata": {"name": "broken"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "broken"}},
+                                                  "template": {"metadata": {"labels": {"app": "broken"}}, "spec": {"containers": [{"name": "c", "image": broken}]}}}})
+    core = k8s.CoreV1Api(kube_target.api_client())
+    kube_target.wait_for(lambda: [e for e in core.list_namespaced_event(kube_target.namespace, field_selector="type=Warning").items], message="a warning event")
+
+    job, cluster = observe(kube_target.cluster, bob)
+
+    observed = cluster.observed
+    assert cluster.observed_at is not None and cluster.reachable is True
+    assert observed["version"].startswith("v1.") and cluster.version == observed["version"]
+    node = observed["nodes"][0]
+    assert node["ready"] is True and node["kubelet_version"].startswith("v1.")
+    assert node["capacity"]["cpu"] and node["allocatable"]["memory"] and node["roles"]
+    assert kube_target.namespace in [row["name"] for row in observed["namespaces"]]
+    assert next(row for row in observed["namespaces"] if row["name"] == kube_target.namespace)["pods"] >= 3
+    assert observed["workloads"]["deployments"] >= 2 and observed["workloads"]["services"] >= 1
+    assert observed["workloads"]["pods_by_phase"].get("Running", 0) >= 2
+    assert any(broken in row["message"] or row["namespace"] == kube_target.namespace for row in observed["warnings"])
+    assert "requests in" in job_text(job)
+    service.refresh_from_db()
+    assert service.observed["healthy"] == 2 and len(service.observed["replicas"]) == 2
+
+
+def test_the_number_of_requests_does_not_grow_with_the_pods(kube_target, bob):
+    kube_target.require_standin("request_log")
+    api = kube_target.api
+    api.reset_request_log()
+    observe(kube_target.cluster, bob)
+    few = len(api.request_log)
+
+    apps = k8s.AppsV1Api(kube_target.api_client())
+    apps.create_namespaced_deployment(kube_target.namespace, {
+        "metadata": {"name": "many"}, "spec": {"replicas": 40, "selector": {"matchLabels": {"app": "many"}},
+                                                "template": {"metadata": {"labels": {"app": "many"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}})
+    core = k8s.CoreV1Api(kube_target.api_client())
+    kube_target.wait_for(lambda: len(core.list_namespaced_pod(kube_target.namespace).items) >= 40, message="40 pods")
+    api.reset_request_log()
+    _job, cluster = observe(kube_target.cluster, bob)
+
+    assert len(api.request_log) == few == 7
+    assert all("resourceVersion=0" in path for method, path in api.request_log if method == "GET" and path.split("?")[0] not in ("/version", "/version/"))
+    assert cluster.observed["probe"]["calls"] == 7
+
+
+def test_the_periodic_probe_refreshes_clusters_and_their_services(kube_target, bob):
+    service = kube_service(kube_target, replicas=1)
+    succeeded(deploy(service, bob))
+    Service.objects.filter(pk=service.pk).update(observed={})
+
+    observe_kubernetes_clusters()
+
+    assert Cluster.objects.get(pk=kube_target.cluster.pk).observed["nodes"]
+    assert Service.objects.get(pk=service.pk).observed["replicas"][0]["state"] == "running"
+
+
+def test_an_unreachable_cluster_keeps_the_reason(kube_target, bob):
+    from tests.support.kube_jobs import free_port, token_cluster
+
+    cluster = token_cluster(f"https://127.0.0.1:{free_port()}", "token")
+    job = run_job(start_job("kube-observe", {}, bob, target=cluster))
+    assert job.status == "failed"
+    cluster.refresh_from_db()
+    assert cluster.reachable is False and "Cannot reach" in cluster.observe_error
