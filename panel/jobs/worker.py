@@ -127,13 +127,16 @@ class Worker(RQWorker):
             pipe.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
             pipe.expire(self.key, ttl)
             pipe.expire(self.executions_key, ttl)
-            created = pipe.execute()[0]
-        if created and self.birth_date is not None:
-            # The hash had to be created: Redis lost our registration (flushed or restarted
-            # without persistence). Register again so the panel lists this worker.
+            pipe.sismember(self.redis_workers_keys, self.key)
+            pipe.hexists(self.key, "birth")
+            registered, complete = pipe.execute()[3:]
+        if not (registered and complete) and self.birth_date is not None:
+            # Redis lost our registration (flushed, or restarted without persistence; the
+            # hash may have been recreated by a state update). Register again so the panel
+            # lists this worker.
             with self.connection.pipeline() as pipe:
                 pipe.hset(self.key, mapping=self.serialize())
-                pipe.hset(self.key, "state", self._state)
+                pipe.hset(self.key, "state", self._state or "idle")
                 worker_registration.register(self, pipe)
                 pipe.expire(self.key, ttl)
                 pipe.execute()
