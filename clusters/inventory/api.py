@@ -154,7 +154,8 @@ class InventoryExport(APIView):
     permission_classes = OPERATORS
     content_negotiation_class = _FormatIsOurs
 
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])], responses={200: OpenApiTypes.STR})
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])],
+                   responses={(200, "text/plain"): OpenApiTypes.STR, (200, "application/yaml"): OpenApiTypes.OBJECT})
     def get(self, request):
         fmt = request.query_params.get("format", "ini")
         if fmt not in ("ini", "yaml"):
@@ -193,6 +194,8 @@ class RecipeRunStart(APIView):
 
     @extend_schema(request=RecipeRunParams, responses={201: JobSerializer})
     def post(self, request):
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Send a JSON object: {\"recipe\" or \"playbook\", \"servers\" and/or \"limit\"}."]})
         params = dict(request.data)
         if params.get("path"):
             raise ValidationError({"path": ["Recipe files on the panel's machine can only be run from the command line."]})

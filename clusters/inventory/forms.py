@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from clusters.inventory.credentials import SECRET_FIELDS
 from clusters.models import Credential, CredentialKind, Group, Server
 from clusters.recipes import builtin_choices
+from panel.lib import safe_yaml
 
 
 def parse_mapping(text, what):
@@ -18,7 +19,7 @@ def parse_mapping(text, what):
     if not text or not text.strip():
         return {}
     try:
-        value = yaml.safe_load(text)
+        value = safe_yaml.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ValidationError(_("%(what)s: line %(line)s, column %(column)s: %(problem)s") % {

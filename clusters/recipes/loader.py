@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from panel.lib import safe_yaml
+
 from .modules import MODULES, ModuleSpecError, resolve_module
 
 
@@ -41,7 +43,7 @@ class LineList(list):
     column = 0
 
 
-class MarkedLoader(yaml.SafeLoader):
+class MarkedLoader(safe_yaml.SafeLoader):
     """A SafeLoader whose mappings and sequences carry their 1-based line and column."""
 
     def construct_mapping(self, node, deep=False):
@@ -131,7 +133,7 @@ def _where(source, line, column=None):
 
 def load_yaml(text, source):
     try:
-        return yaml.load(text, Loader=MarkedLoader)  # noqa: S506 - MarkedLoader is a SafeLoader
+        return safe_yaml.load(text, Loader=MarkedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"

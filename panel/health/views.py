@@ -40,12 +40,12 @@ def healthz(request):
         components["workers"] = {"ok": False, "detail": "unknown: Redis is unreachable (workers wait for it and resume by themselves)"}
         components["queues"] = {"ok": False, "detail": _waiting_jobs_detail(database["ok"])}
     healthy = all(part["ok"] for part in components.values())
-    body = {
-        "status": "ok" if healthy else "unhealthy",
-        "time": timezone.now().isoformat(),
-        "missing": [name for name, part in components.items() if not part["ok"]],
-        "components": components,
-    }
+    missing = [name for name, part in components.items() if not part["ok"]]
+    if not _is_operator(request):
+        # Worker and host names, versions and latencies help an attacker more than a load
+        # balancer: anonymous callers get the verdict and which part is down, nothing else.
+        components = {name: {"ok": part["ok"]} for name, part in components.items()}
+    body = {"status": "ok" if healthy else "unhealthy", "time": timezone.now().isoformat(), "missing": missing, "components": components}
     return JsonResponse(body, status=200 if healthy else 503)
 
 
@@ -58,6 +58,25 @@ def _waiting_jobs_detail(database_ok):
             return text
         text += f"; {waiting} job(s) queued in the database are enqueued when it answers"
     return text
+
+
+def _is_operator(request):
+    """A logged-in operator (session), or an operator's API token in `Authorization: Bearer`."""
+    try:
+        user = getattr(request, "user", None)
+        if getattr(user, "is_authenticated", False):
+            return bool(getattr(user, "is_operator", False))
+    except DATABASE_ERRORS:  # the session cannot be read: the anonymous answer, which says so
+        return False
+    try:
+        from rest_framework.request import Request
+
+        from panel.accounts.api_auth import ApiTokenAuthentication
+
+        found = ApiTokenAuthentication().authenticate(Request(request))
+    except Exception:  # a bad token (or no database) gets the anonymous answer, not an error
+        return False
+    return bool(found and getattr(found[0], "is_operator", False))
 
 
 @never_cache

@@ -6,6 +6,7 @@ import uuid
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -27,6 +28,11 @@ def exception_handler(exc, context):
         # Not our bug, and not the client's: answer 503 so that it retries later.
         unavailable = database_unavailable_response(context["request"]._request, exc)
         return Response(json.loads(unavailable.content), status=503, headers={"Retry-After": unavailable["Retry-After"]})
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL byte in a name looked up, a number out of range):
+        # the client's input, found by the database rather than a serializer.
+        return Response({"detail": "A value in the request cannot be stored or looked up: it is out of range or contains NUL (\\x00) characters."},
+                        status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
