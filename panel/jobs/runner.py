@@ -12,7 +12,7 @@ import time
 
 import django_rq
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
@@ -108,9 +108,10 @@ def end_abandoned(job_id, status, error, only_if=(Status.QUEUED, Status.RUNNING)
         return False
     seq = max(job.line_count, JobEvent.objects.filter(job=job).order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
     now = timezone.now()
-    updated = Job.objects.filter(pk=job.pk, status=job.status).update(
-        status=status, error=error, finished_at=now, line_count=seq
-    )
-    if updated:
-        JobEvent.objects.create(job=job, seq=seq, time=now, text=f"Finished: {status}. {error}", is_end=True)
+    with transaction.atomic():  # a reader never sees the final status without the end marker
+        updated = Job.objects.filter(pk=job.pk, status=job.status).update(
+            status=status, error=error, finished_at=now, line_count=seq
+        )
+        if updated:
+            JobEvent.objects.create(job=job, seq=seq, time=now, text=f"Finished: {status}. {error}", is_end=True)
     return bool(updated)
