@@ -7,3 +7,18 @@ class LabsConfig(AppConfig):
 
     name = "labs"
     verbose_name = _("Teaching lab")
+
+    def ready(self):
+        import metrics
+        from clusters.signals import engine_observed
+
+        from .models import Environment
+
+        metrics.register_object("environment", Environment)
+        engine_observed.connect(record_environment_metrics, dispatch_uid="labs.record_environment_metrics")
+
+
+def record_environment_metrics(sender, cluster, observed, now, **kwargs):
+    from .metrics import record_environment_metrics as record
+
+    record(cluster, observed, now)
