@@ -158,10 +158,14 @@ MAX_POINTS = 20000  # per series in one answer
 
 
 def grid(start, end, step):
-    """Step-aligned times in (start, end]: each time T stands for the bucket (T - step, T],
-    as PromQL's range functions do."""
+    """Step-aligned times after `start` up to the first one at or after `end`: each time T
+    stands for the bucket (T - step, T], as PromQL's range functions do. The last bucket is
+    the one still filling (a live chart re-asks for it)."""
+    if step < 1:
+        return []
     first = math.floor(start / step) * step + step
-    return list(range(int(first), int(end) + 1, int(step))) if step >= 1 else []
+    last = math.ceil(end / step) * step
+    return list(range(int(first), int(last) + 1, int(step)))
 
 
 def read(series_list, start, end, step):

@@ -283,6 +283,8 @@ METRICS_RAW_RETENTION = env_int("FILROUGE_METRICS_RAW_RETENTION", 86400)
 METRICS_ROLLUP_RETENTION = env_int("FILROUGE_METRICS_ROLLUP_RETENTION", 30 * 86400)
 # With a Prometheus that scrapes /metrics, charts read from it (PromQL) instead of the database.
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "").rstrip("/")
+# How often a chart on a page asks for new points.
+METRICS_CHART_POLL_SECONDS = env_int("FILROUGE_METRICS_CHART_POLL_SECONDS", 15)
 # Container stats: one call per running container (the Docker API has no bulk stats call), at
 # most this many at a time.
 METRICS_DOCKER_STATS_WORKERS = env_int("FILROUGE_METRICS_DOCKER_STATS_WORKERS", 8)

@@ -4,6 +4,7 @@ Renders a chart box whose configuration is in data- attributes (no inline script
 static/js/charts.js finds every box and draws it with uPlot)."""
 
 from django import template
+from django.conf import settings
 from django.urls import reverse
 
 register = template.Library()
@@ -22,4 +23,5 @@ def metric_chart(object_type, obj=None, names="", title="", labels="", default_r
         "default_range": default_range,
         "chart_id": chart_id or f"chart-{object_type}-{object_id}-{abs(hash(names)) % 100000}",
         "ranges": ["15m", "1h", "24h", "7d"],
+        "poll_seconds": getattr(settings, "METRICS_CHART_POLL_SECONDS", 15),
     }

@@ -87,7 +87,7 @@
   Chart.prototype.schedule = function () {
     var self = this;
     clearTimeout(this.timer);
-    this.timer = setTimeout(function () { self.poll(); }, POLL_MS);
+    this.timer = setTimeout(function () { self.poll(); }, (Number(this.box.dataset.poll) || POLL_MS / 1000) * 1000);
   };
 
   Chart.prototype.poll = function () {
@@ -95,11 +95,16 @@
     if (!document.body.contains(this.box)) { return; }  // swapped away by htmx: stop polling
     if (!this.plot || !this.data) { this.load(); return; }
     var times = this.data[0], last = times.length ? times[times.length - 1] : 0;
-    this.fetch(last).then(function (answer) {
+    // Ask again for the last bucket (it was still filling) and for everything after it.
+    this.fetch(last ? last - this.step : 0).then(function (answer) {
       if (answer.series.length !== self.series.length) { self.draw(answer); self.schedule(); return; }
       var span = RANGES[self.range] || 3600;
       answer.times.forEach(function (t, i) {
-        if (t <= last) { return; }
+        if (t < last) { return; }
+        if (t === last) {
+          answer.series.forEach(function (s, k) { self.data[k + 1][self.data[0].length - 1] = s.values[i]; });
+          return;
+        }
         self.data[0].push(t);
         answer.series.forEach(function (s, k) { self.data[k + 1].push(s.values[i]); });
       });

@@ -43,7 +43,7 @@ def test_an_operator_reads_a_servers_series_on_a_step_grid(bob):
     assert answer.status_code == 200, answer.content
     body = answer.json()
     assert body["source"] == "database" and body["step"] == 60 and body["empty_reason"] == ""
-    assert len(body["times"]) == 15 and all(t % 60 == 0 for t in body["times"])
+    assert len(body["times"]) in (15, 16) and all(t % 60 == 0 for t in body["times"])  # and the minute still filling
     [series] = body["series"]
     assert series["name"] == "filrouge_server_load1" and series["labels"] == {"server": "web01"} and series["unit"] == "load"
     filled = [v for v in series["values"] if v is not None]

@@ -87,7 +87,7 @@ def test_after_four_simulated_days_rows_per_series_stay_bounded_and_charts_cover
         assert len(times) == 5756 and all(v is not None for v in values[load.pk][:-4])
         # The whole kept range at an hour's step comes from the 5-minute averages: no hole.
         times, values = store.read([load], (end - timedelta(seconds=ROLLUP_RETENTION)).timestamp() + 600, end.timestamp() - 600, 3600)
-    assert len(times) == 47 and all(v is not None for v in values[load.pk])
+    assert len(times) == 48 and all(v is not None for v in values[load.pk])
     # An hour's average of the sawtooth t/3600 within a day is close to the hour's middle.
     some = times[10]
     hour_of_day = ((some - at(0).timestamp()) % DAY) / 3600
