@@ -32,7 +32,8 @@ class ServiceSerializer(serializers.ModelSerializer):
     secrets = serializers.DictField(child=serializers.CharField(allow_blank=True), write_only=True, required=False,
                                     help_text="Secret values by name; stored encrypted, never returned.")
     secret_names = serializers.SerializerMethodField()
-    current_revision = serializers.IntegerField(source="current_release.revision", read_only=True, default=None)
+    # A method field: a `default` is skipped in a PATCH response, and the field would vanish from it.
+    current_revision = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -40,6 +41,9 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = ["id", "url", "name", "project", "cluster", "spec", "registry_credential", "secrets", "secret_names", "status",
                   "current_revision", "observed", "observed_at", "created_at", "updated_at"]
         read_only_fields = ["status", "observed", "observed_at", "created_at", "updated_at"]
+
+    def get_current_revision(self, service) -> int | None:
+        return service.current_release.revision if service.current_release_id else None
 
     def get_secret_names(self, service) -> list[str]:
         return sorted(service.get_secrets())
@@ -72,8 +76,8 @@ class ServiceSerializer(serializers.ModelSerializer):
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
-    rollback_of = serializers.IntegerField(source="rollback_of.revision", default=None, read_only=True)
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True, allow_null=True)
+    rollback_of = serializers.IntegerField(source="rollback_of.revision", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = Release

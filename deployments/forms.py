@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
 from clusters.models import Cluster, Credential
+from panel.lib import safe_yaml
 
 from .models import Service
 from .spec import normalize_spec
@@ -51,7 +52,7 @@ class ServiceForm(forms.ModelForm):
     def clean_spec_yaml(self):
         text = self.cleaned_data.get("spec_yaml") or ""
         try:
-            data = yaml.safe_load(text) if text.strip() else {}
+            data = safe_yaml.load(text) if text.strip() else {}
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             raise forms.ValidationError(_("Line %(line)s, column %(column)s: %(problem)s") % {"line": mark.line + 1, "column": mark.column + 1, "problem": exc.problem}) from None
@@ -123,7 +124,21 @@ class ComposeImportForm(forms.Form):
     cluster = forms.ModelChoiceField(label=_("Cluster"), queryset=Cluster.objects.filter(kind__in=("docker", "swarm")))
     project = forms.SlugField(label=_("Project"), max_length=63, required=False, help_text=_("Default: the file's `name:`."))
     compose_file = forms.FileField(label=_("Compose file"), required=False)
+    project_archive = forms.FileField(
+        label=_("…or the project folder as an archive"), required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,.tar,.tar.gz,.tgz"}),
+        help_text=_(".zip or .tar.gz holding the compose file with its build contexts, .env, secret and config files."),
+    )
     text = forms.CharField(label=_("…or paste it"), required=False, strip=False, widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "mono"}))
+    registry = forms.CharField(
+        label=_("Registry for built images"), required=False, max_length=300,
+        help_text=_("host:port/path where images built from source are pushed at deploy (needed on Swarm), e.g. 127.0.0.1:5000/team"),
+    )
+    registry_credential = forms.ModelChoiceField(
+        label=_("Registry credential"), required=False, queryset=Credential.objects.filter(kind="registry"),
+        help_text=_("Used to push and pull the images built from source."),
+    )
+    upload_token = forms.CharField(required=False, widget=forms.HiddenInput)
     variables = forms.CharField(
         label=_("Variables"), required=False, widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
         help_text=_("NAME=value lines used for ${NAME} in the file (what .env would hold)."),
@@ -132,7 +147,10 @@ class ComposeImportForm(forms.Form):
     def clean(self):
         data = super().clean()
         upload = data.get("compose_file")
-        if upload:
+        if data.get("project_archive") or data.get("upload_token"):
+            data["filename"] = ""
+            data.setdefault("text", "")
+        elif upload:
             try:
                 data["text"] = upload.read().decode("utf-8")
             except UnicodeDecodeError:
@@ -140,7 +158,7 @@ class ComposeImportForm(forms.Form):
             data["filename"] = upload.name
         else:
             data["filename"] = "compose.yaml"
-        if not (data.get("text") or "").strip() and not self.errors:
+        if not (data.get("text") or "").strip() and not self.errors and not (data.get("project_archive") or data.get("upload_token")):
             self.add_error("text", _("Upload a compose file or paste it."))
         variables = {}
         for line in (data.get("variables") or "").splitlines():

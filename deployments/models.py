@@ -110,3 +110,28 @@ class Release(models.Model):
         if self.pk and "update_fields" not in kwargs:
             raise ValueError("A release is immutable; only its status may change (save(update_fields=['status']))")
         super().save(*args, **kwargs)
+
+
+class BuildContext(models.Model):
+    """The build context of a service built from source (compose `build:`), kept so that a
+    redeploy or a rollback can build the same image again on any engine.
+
+    Content-addressed: `digest` is the sha256 of the (deterministic) tar archive, which a
+    release's spec names in `build.context`. The archive is encrypted at rest with the
+    credential keys (a context may hold configuration a team considers private) and bounded
+    by FILROUGE_BUILD_CONTEXT_MAX_BYTES. Contexts that neither the service's spec nor any of
+    its releases name are deleted when a new one is stored (deployments.builds.store_context).
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="build_contexts")
+    digest = models.CharField(max_length=71)  # "sha256:<64 hex>"
+    size = models.PositiveBigIntegerField()
+    archive_encrypted = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["service", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["service", "digest"], name="build_context_unique_per_service")]
+
+    def __str__(self):
+        return f"{self.service} {self.digest[:19]}"

@@ -109,6 +109,16 @@ class IngressSpec(serializers.Serializer):
     tls_secret = serializers.CharField(max_length=253, required=False, allow_blank=True, default="")
 
 
+class BuildSpec(serializers.Serializer):
+    """A service built from source (compose `build:`): its stored context and build options.
+    The image is built on the target engine at deploy (deployments/builds.py)."""
+
+    context = serializers.RegexField(r"^sha256:[0-9a-f]{64}$", help_text=_("Digest of the stored build context archive."))
+    dockerfile = serializers.CharField(max_length=500, default="Dockerfile")
+    args = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    target = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
 class ServiceSpec(serializers.Serializer):
     image = serializers.CharField(max_length=500, help_text=_("Repository, e.g. registry.example/app/web"))
     tag = serializers.RegexField(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", max_length=128, default="latest",
@@ -129,6 +139,7 @@ class ServiceSpec(serializers.Serializer):
     service_type = serializers.ChoiceField(choices=["ClusterIP", "NodePort"], default="ClusterIP")
     labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     depends_on = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    build = BuildSpec(required=False, allow_null=True, default=None)
 
     def validate_env(self, value):
         bad = [name for name in value if not ENV_NAME.match(name)]

@@ -18,7 +18,8 @@ from panel.jobs.models import Job
 from panel.jobs.services import start_job
 
 from . import releases
-from .compose import ComposeError, apply_plan, parse_compose
+from .builds import ArchiveError, extract_archive, find_compose_file, project_root
+from .compose import ComposeError, apply_plan, check_target, parse_compose, read_env_file
 from .forms import ComposeImportForm, DeployForm, LogsForm, ScaleForm, ServiceForm
 from .models import Service
 
@@ -182,28 +183,124 @@ def _start(request, service, kind, params):
 @login_required
 @role_required("is_operator")
 def compose_import(request):
-    """Upload or paste a compose file, see the preview, then save and deploy the project."""
+    """Upload or paste a compose file (or upload the project folder as an archive, with its
+    build contexts), see the preview, then save and deploy the project."""
     form = ComposeImportForm(request.POST or None, request.FILES or None)
     plan, error = None, ""
+    token = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            plan = parse_compose(data["text"], filename=data["filename"], project=data.get("project") or None, variables=data["variable_values"])
-        except ComposeError as exc:
+            if data.get("project_archive") or data.get("upload_token"):
+                token, archive, name = _kept_upload(request, data)
+                plan = _plan_from_archive(archive, name, data)
+            else:
+                plan = parse_compose(data["text"], filename=data["filename"], project=data.get("project") or None, variables=data["variable_values"],
+                                     registry=data.get("registry") or None)
+        except (ComposeError, ArchiveError) as exc:
             error = str(exc)
+        if plan is not None:
+            check_target(plan, data["cluster"])
         if plan is not None and request.POST.get("confirm") == "1":
-            services = apply_plan(plan, data["cluster"], request.user)
+            services = apply_plan(plan, data["cluster"], request.user, registry_credential=data.get("registry_credential"))
+            _drop_upload(request, token)
             job = start_job("stack-deploy", {"project": plan.project}, request.user, target=data["cluster"])
             messages.success(request, _("Saved %(n)s service(s) in project %(project)s; deploying them (job #%(job)s).") % {"n": len(services), "project": plan.project, "job": job.pk})
             return redirect("jobs:detail", job.pk)
     if request.method == "POST" and form.is_valid():
-        # Re-show the text (an uploaded file too) so that "Save and deploy" sends what was previewed.
+        # Re-show the text (an uploaded file too) so that "Save and deploy" sends what was
+        # previewed; an uploaded archive is kept on the server under a token of this session.
         data = request.POST.copy()
         data["text"] = form.cleaned_data["text"]
+        data["upload_token"] = token
         form = ComposeImportForm(data)
         form.is_valid()
     status = 400 if (form.errors or error) else 200
-    return render(request, "deployments/compose_import.html", {"form": form, "plan": plan, "error": error}, status=status)
+    return render(request, "deployments/compose_import.html", {"form": form, "plan": plan, "error": error, "archive_kept": bool(token)}, status=status)
+
+
+UPLOADS_SESSION_KEY = "compose_uploads"
+UPLOAD_MAX_AGE = 24 * 3600
+
+
+def _uploads_dir():
+    import os
+    import tempfile
+
+    from django.conf import settings
+
+    folder = os.path.join(getattr(settings, "FILROUGE_SCRATCH_DIR", None) or tempfile.gettempdir(), "filrouge-compose-uploads")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+def _kept_upload(request, data):
+    """(token, archive bytes, file name): a new upload is kept for the confirm step; a token
+    is honoured only for the session that made it."""
+    import os
+    import secrets
+    import time
+
+    folder = _uploads_dir()
+    for entry in os.listdir(folder):  # forget what nobody confirmed within a day
+        path = os.path.join(folder, entry)
+        if time.time() - os.path.getmtime(path) > UPLOAD_MAX_AGE:
+            os.remove(path)
+    kept = dict(request.session.get(UPLOADS_SESSION_KEY) or {})
+    upload = data.get("project_archive")
+    if upload:
+        archive = upload.read()
+        token = secrets.token_hex(16)
+        with open(os.open(os.path.join(folder, token), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+            handle.write(archive)
+        kept[token] = upload.name
+        request.session[UPLOADS_SESSION_KEY] = kept
+        return token, archive, upload.name
+    token = data["upload_token"]
+    path = os.path.join(folder, token)
+    if token not in kept or not token.isalnum() or not os.path.exists(path):
+        raise ArchiveError(_("The uploaded archive is no longer kept; upload it again."))
+    with open(path, "rb") as handle:
+        return token, handle.read(), kept[token]
+
+
+def _drop_upload(request, token):
+    import os
+
+    if not token:
+        return
+    kept = dict(request.session.get(UPLOADS_SESSION_KEY) or {})
+    kept.pop(token, None)
+    request.session[UPLOADS_SESSION_KEY] = kept
+    try:
+        os.remove(os.path.join(_uploads_dir(), token))
+    except OSError:
+        pass
+
+
+def _plan_from_archive(archive, name, data):
+    """Unpack the project into a throw-away folder and read it there (paths confined to it)."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="filrouge-compose-") as folder:
+        extract_archive(archive, folder, name)
+        root = project_root(folder)
+        compose = find_compose_file(root)
+        if compose is None:
+            raise ArchiveError(_("The archive holds no compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml (at its root or in its single top folder)."))
+        variables = {}
+        dotenv = os.path.join(root, ".env")
+        if os.path.isfile(dotenv):
+            variables.update(read_env_file(dotenv))
+        variables.update(data["variable_values"])  # what the person typed wins, like the shell over .env
+        with open(compose, encoding="utf-8") as handle:
+            try:
+                text = handle.read()
+            except UnicodeDecodeError:
+                raise ArchiveError(_("%(name)s is not UTF-8 text.") % {"name": os.path.basename(compose)}) from None
+        return parse_compose(text, filename=os.path.relpath(compose, folder), project=data.get("project") or None, variables=variables,
+                             base_dir=root, registry=data.get("registry") or None, confine=True)
 
 
 def _flatten(detail):

@@ -89,12 +89,19 @@ class EnvironmentSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
     access = serializers.SerializerMethodField()
     time_left_seconds = serializers.SerializerMethodField()
+    error_detail = serializers.SerializerMethodField()
 
     class Meta:
         model = Environment
-        fields = ["id", "exercise", "owner", "name", "state", "error", "access", "score", "last_checked_at", "created_at",
+        fields = ["id", "exercise", "owner", "name", "state", "error", "error_detail", "access", "score", "last_checked_at", "created_at",
                   "ready_at", "expires_at", "destroyed_at", "time_left_seconds"]
         read_only_fields = fields
+
+    def get_error_detail(self, environment) -> str | None:
+        """What a teacher needs to fix a failure (a missing cluster...); null for students."""
+        if not environment.exercise.course.is_taught_by(self.context["request"].user):
+            return None
+        return environment.error_detail
 
     def get_access(self, environment) -> dict | None:
         if environment.state != EnvironmentState.READY or environment.owner_id != self.context["request"].user.pk:

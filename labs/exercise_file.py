@@ -17,6 +17,8 @@ from datetime import timedelta
 import yaml
 from django.utils.translation import gettext as _
 
+from panel.lib import safe_yaml
+
 from .checks import load_all
 from .checks.base import SCHEMAS
 
@@ -121,8 +123,8 @@ class _Located:
 def load_yaml(text, filename):
     """(data, located) for one YAML document; ExerciseFileError on a syntax error."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = safe_yaml.compose(text)
+        data = safe_yaml.load(text)
     except yaml.composer.ComposerError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ExerciseFileError(filename, mark.line + 1, mark.column + 1, _("one document per file, please (%(problem)s).") % {"problem": exc.problem}) from None

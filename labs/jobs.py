@@ -24,6 +24,7 @@ from panel.jobs.models import ACTIVE_STATUSES, Job
 from panel.jobs.periodic import every
 
 from .checks.runner import run_checks
+from .errors import LabSetupError, student_message
 from .exercise_file import MAX_TTL
 from .metrics import record_checks, record_environments_running
 from .models import Attempt, Environment, EnvironmentState
@@ -74,6 +75,24 @@ def _message(exc):
     return str(exc).strip() or type(exc).__name__
 
 
+def _started_by_a_student(ctx, environment):
+    """Whoever started the job reads its error: a student gets their own words (labs/errors.py),
+    a teacher of the course or the scheduler the detail."""
+    user = ctx.job.user
+    return user is not None and not environment.exercise.course.is_taught_by(user)
+
+
+def _told_to(ctx, environment, exc):
+    return student_message(exc) if _started_by_a_student(ctx, environment) else _message(exc)
+
+
+def _record_failure(environment, exc, **fields):
+    """Keep the detail for teachers and operators, show the student their own words."""
+    detail = _message(exc)
+    logger.warning("Lab environment %s (%s): %s", environment.pk, environment, detail)
+    _set(environment, error=student_message(exc), error_detail=detail, **fields)
+
+
 class LabJob(JobKind):
     queue = "default"
     target_model = Environment
@@ -96,7 +115,7 @@ def _provider(environment, ctx):
     try:
         return provider_for(environment, ctx)
     except ImportError:
-        raise JobFailed(f"This panel has no provider for {environment.exercise.target} environments yet; ask its administrator.") from None
+        raise LabSetupError(f"This panel has no provider for {environment.exercise.target} environments yet (an operator's fix).") from None
 
 
 def _create(environment, ctx):
@@ -104,9 +123,9 @@ def _create(environment, ctx):
     exercise = environment.exercise
     cluster = environment.course.cluster_for(exercise.target)
     if cluster is None:
-        raise JobFailed(
+        raise LabSetupError(
             f"The course {environment.course} has no cluster for {exercise.target} exercises. "
-            "A teacher or admin adds one (load_course --cluster NAME, or Django admin)."
+            "A teacher or admin adds one (the course's Edit page, load_course --cluster NAME, or Django admin)."
         )
     _set(environment, cluster=cluster)
     ctx.line(f"{environment.name} on {cluster}", task="allocate")
@@ -143,16 +162,16 @@ class LabLaunch(LabJob):
         environment = self.environment(ctx)
         if environment.state in (EnvironmentState.DESTROYED, EnvironmentState.DESTROYING):
             raise JobFailed("This environment was destroyed; launch a new one.")
-        _set(environment, state=EnvironmentState.LAUNCHING, error="")
+        _set(environment, state=EnvironmentState.LAUNCHING, error="", error_detail="")
         ctx.progress(0, 2)
         try:
             access = _create(environment, ctx)
         except Exception as exc:
-            message = _message(exc)
+            message = _told_to(ctx, environment, exc)
             if not isinstance(exc, JobFailed):
                 logger.exception("Launching environment %s raised", environment.pk)
             ctx.failed(message, task="create")
-            _set(environment, state=EnvironmentState.FAILED, error=message)
+            _record_failure(environment, exc, state=EnvironmentState.FAILED)
             _cleanup_after_failed_create(environment, ctx)
             raise JobFailed(message) from None
         except BaseException:  # cancelled or timed out: nothing half-built may stay
@@ -163,7 +182,7 @@ class LabLaunch(LabJob):
         now = timezone.now()
         environment.access = access
         _set(environment, access_encrypted=environment.access_encrypted, state=EnvironmentState.READY, ready_at=now,
-             expires_at=now + environment.exercise.ttl, error="")
+             expires_at=now + environment.exercise.ttl, error="", error_detail="")
         ctx.progress(2, 2)
         ctx.ok(f"ready until {environment.expires_at:%Y-%m-%d %H:%M} UTC", task="create")
         return {"environment": environment.pk, "expires_at": environment.expires_at.isoformat()}
@@ -204,10 +223,13 @@ class LabCheck(LabJob):
             with _provider(environment, ctx).check_target() as target:
                 results, score = run_checks(exercise.checks, target, on_result=on_result)
         except Exception as exc:
-            message = f"Could not observe the environment: {_message(exc)}"
-            results = done + failed_results(exercise.checks[len(done):], message)
+            detail = f"Could not observe the environment: {_message(exc)}"
+            logger.warning("Checking lab environment %s: %s", environment.pk, detail)
+            shown = str(_("Could not observe your environment to check it. Try again in a few minutes; if it keeps failing, tell your teacher.")) \
+                if _started_by_a_student(ctx, environment) else detail
+            results = done + failed_results(exercise.checks[len(done):], shown)
             _finish_attempt(environment, attempt, results)
-            raise JobFailed(message) from None
+            raise JobFailed(shown) from None
         _finish_attempt(environment, attempt, results)
         return {"attempt": attempt.pk, "score": score, "max_score": exercise.max_score}
 
@@ -235,18 +257,18 @@ class LabReset(LabJob):
             raise JobFailed(f"The environment is {environment.get_state_display().lower()}; only a ready or failed one can be reset.")
         if environment.cluster_id is None:
             raise JobFailed("This environment was never built; launch it instead.")
-        _set(environment, state=EnvironmentState.LAUNCHING, error="")
+        _set(environment, state=EnvironmentState.LAUNCHING, error="", error_detail="")
         try:
             access = _provider(environment, ctx).reset()
         except Exception as exc:
-            message = _message(exc)
-            _set(environment, state=EnvironmentState.FAILED, error=message)
-            raise JobFailed(message) from None
+            _record_failure(environment, exc, state=EnvironmentState.FAILED)
+            raise JobFailed(_told_to(ctx, environment, exc)) from None
         register_secrets(ctx, access)
         environment.access = access
         now = timezone.now()
         expires_at = environment.expires_at or now + environment.exercise.ttl
-        _set(environment, access_encrypted=environment.access_encrypted, state=EnvironmentState.READY, ready_at=now, expires_at=expires_at, score=None)
+        _set(environment, access_encrypted=environment.access_encrypted, state=EnvironmentState.READY, ready_at=now, expires_at=expires_at, score=None,
+             error_detail="")
         ctx.ok("reset to the exercise's start", task="reset")
         return {"environment": environment.pk}
 
@@ -277,11 +299,12 @@ class LabDestroy(LabJob):
             try:
                 _provider(environment, ctx).destroy()
             except Exception as exc:
-                message = f"Teardown failed, retried automatically: {_message(exc)}"
-                _set(environment, error=message)
-                raise JobFailed(message) from None
+                detail = f"Teardown failed, retried automatically: {_message(exc)}"
+                logger.warning("Lab environment %s: %s", environment.pk, detail)
+                _set(environment, error=str(_("Removing the environment failed; the panel tries again by itself.")), error_detail=detail)
+                raise JobFailed(environment.error if _started_by_a_student(ctx, environment) else detail) from None
         release_ports(environment)
-        _set(environment, state=EnvironmentState.DESTROYED, destroyed_at=timezone.now(), access_encrypted="", error="")
+        _set(environment, state=EnvironmentState.DESTROYED, destroyed_at=timezone.now(), access_encrypted="", error="", error_detail="")
         ctx.ok("destroyed", task="destroy")
         return {"environment": environment.pk}
 

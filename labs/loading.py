@@ -89,6 +89,20 @@ def save_exercise(course, parsed, position=None):
     return exercise
 
 
+def setup_warnings(course):
+    """What keeps exercises of this course from being launched, for its teachers (load_course,
+    the course page, an exercise import): one sentence per exercise target with no cluster."""
+    from .models import Target
+
+    warnings = []
+    for target, slugs in course.targets_without_cluster().items():
+        needed = _("Kubernetes cluster") if target == Target.KUBERNETES else _("Docker host (a Docker cluster)")
+        warnings.append(_("%(target)s exercises (%(slugs)s) cannot be launched: the course has no %(needed)s. Add one to the course "
+                          "(Edit on the course page, or load_course --cluster NAME); until then students are told the exercise is not set up yet.")
+                        % {"target": Target(target).label, "slugs": ", ".join(slugs), "needed": needed})
+    return warnings
+
+
 def load_course(folder, teacher=None, clusters=()):
     """Load or update the course in `folder`; return (course, created, exercises)."""
     course_data, exercises = read_folder(folder)
@@ -125,4 +139,4 @@ def load_course(folder, teacher=None, clusters=()):
     return course, created, saved
 
 
-__all__ = ["CourseLoadError", "ExerciseFileError", "load_course", "read_folder", "save_exercise"]
+__all__ = ["CourseLoadError", "ExerciseFileError", "load_course", "read_folder", "save_exercise", "setup_warnings"]

@@ -69,6 +69,14 @@ class Course(Audited, models.Model):
     def is_taught_by(self, user):
         return getattr(user, "is_admin", False) or (getattr(user, "is_teacher", False) and self.teachers.filter(pk=user.pk).exists())
 
+    def targets_without_cluster(self):
+        """{target: [exercise slugs]} for the exercises that none of this course's clusters can run."""
+        missing = {}
+        for target in sorted(set(self.exercises.values_list("target", flat=True))):
+            if self.cluster_for(target) is None:
+                missing[target] = list(self.exercises.filter(target=target).order_by("position", "slug").values_list("slug", flat=True))
+        return missing
+
     def cluster_for(self, target):
         """The cluster an exercise of this target kind runs on (the course's first of that kind)."""
         kinds = {Target.DOCKER: ["docker"], Target.SSH: ["docker"], Target.KUBERNETES: ["kubernetes"]}[target]
@@ -162,7 +170,9 @@ class Environment(Audited, models.Model):
     cluster = models.ForeignKey("clusters.Cluster", null=True, blank=True, on_delete=models.PROTECT, related_name="lab_environments")
     state = models.CharField(_("state"), max_length=16, choices=EnvironmentState.choices, default=EnvironmentState.PENDING, db_index=True)
     access_encrypted = models.TextField(blank=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True)  # what the student reads (labs/errors.py)
+    # What a teacher or an operator needs to fix it (a missing cluster, a setting); never shown to students.
+    error_detail = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     ready_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)

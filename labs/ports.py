@@ -9,11 +9,12 @@ import random
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from .errors import LabSetupError
 from .models import AllocatedPort
 
 
-class NoFreePort(Exception):
-    pass
+class NoFreePort(LabSetupError):
+    """The port range is used up on that host: an operator's fix, not the student's."""
 
 
 def allocate_ports(environment, cluster, names):

@@ -28,7 +28,7 @@ from .course_forms import CourseForm
 from .forms import EnrolCodeForm, EnrolCsvForm, EnrolPersonForm, ExerciseImportForm, ExtendForm
 from .grid import build_grid, grades_csv
 from .jobs import LAB_KINDS, active_lab_job, is_secret_key
-from .loading import save_exercise
+from .loading import save_exercise, setup_warnings
 from .models import Attempt, Course, Environment, EnvironmentState, Exercise
 
 # Keys of the access dict that the page lays out itself (labs/partials/access.html).
@@ -53,6 +53,12 @@ def _require_teacher(course, user):
     require(course.is_taught_by(user), _("Only a teacher of this course can do this."))
 
 
+def _warn_about_setup(request, course):
+    """Tell the teacher, right after a change, which exercises students cannot launch yet."""
+    for warning in setup_warnings(course):
+        messages.warning(request, warning)
+
+
 @login_required
 @lab_role_required
 @require_GET
@@ -73,6 +79,7 @@ def course_create(request):
         course = form.save()
         course.teachers.add(request.user)
         messages.success(request, _("Course %(course)s created; its enrolment code is %(code)s.") % {"course": course, "code": course.code})
+        _warn_about_setup(request, course)
         return redirect("labs:course_detail", course.pk)
     return render(request, "labs/course_form.html", {"form": form, "title": _("New course")})
 
@@ -88,6 +95,7 @@ def course_edit(request, pk):
         if not course.teachers.exists():  # a course always keeps someone who can run it
             course.teachers.add(request.user)
         messages.success(request, _("Course %(course)s saved.") % {"course": course})
+        _warn_about_setup(request, course)
         return redirect("labs:course_detail", course.pk)
     return render(request, "labs/course_form.html", {"form": form, "title": _("Edit course"), "course": course})
 
@@ -126,6 +134,7 @@ def course_detail(request, pk):
     mine = {env.exercise_id: env for env in Environment.objects.filter(exercise__course=course, owner=request.user).exclude(state=EnvironmentState.DESTROYED)}
     context = {"course": course, "teacher": teacher, "exercises": [(exercise, mine.get(exercise.pk)) for exercise in exercises]}
     if teacher:
+        context["setup_warnings"] = setup_warnings(course)
         context.update(_grid_context(course))
         context.update(person_form=EnrolPersonForm(), csv_form=EnrolCsvForm(), import_form=ExerciseImportForm(), extend_form=ExtendForm())
     return render(request, "labs/course_detail.html", context)
@@ -146,12 +155,15 @@ def _grid_context(course):
 def exercise_detail(request, pk):
     exercise = get_visible_or_404(Exercise.objects.select_related("course"), request.user, pk=pk)
     environment = actions.current_environment(exercise, request.user)
+    teacher = exercise.course.is_taught_by(request.user)
     return render(request, "labs/exercise_detail.html", {
         "exercise": exercise,
         "course": exercise.course,
-        "teacher": exercise.course.is_taught_by(request.user),
+        "teacher": teacher,
         "instructions": render_instructions(exercise.instructions),
         "environment": environment,
+        "not_set_up": exercise.course.cluster_for(exercise.target) is None,
+        "setup_warnings": setup_warnings(exercise.course) if teacher else [],
     })
 
 
@@ -219,6 +231,7 @@ def exercise_import(request, pk):
         return redirect("labs:course_detail", course.pk)
     exercise = save_exercise(course, parsed)
     messages.success(request, _("Exercise %(slug)s saved.") % {"slug": exercise.slug})
+    _warn_about_setup(request, course)
     return redirect("labs:course_detail", course.pk)
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from clusters.docker import api as cluster_api
 from clusters.inventory import api as clusters_api
@@ -20,7 +20,7 @@ from panel.jobs import api as jobs_api
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="api-docs", permanent=False), name="api-root"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("me/", accounts_api.Me.as_view(), name="api-me"),
     path("tokens/", accounts_api.TokenListCreate.as_view(), name="api-tokens"),
     path("tokens/<int:pk>/", accounts_api.TokenRevoke.as_view(), name="api-token"),

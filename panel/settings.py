@@ -6,6 +6,7 @@ by `manage.py runpanel`), so `make run` works on a laptop with only Python insta
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -14,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FILROUGE_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def env_bool(name, default=False):
@@ -47,7 +48,20 @@ def secret_from_file(path, make):
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(make())
+    private_file(path)
     return path.read_text().strip()
+
+
+def private_file(path):
+    """Create the file if missing, readable and writable by the panel's user only (0600);
+    an existing one made by an older version with wider permissions is narrowed."""
+    path = Path(path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:  # a read-only mount or another owner: leave it, SQLite or open() will say
+        pass
 
 
 # Unset SECRET_KEY: a random key kept in VAR_DIR, so a laptop install needs no setup.
@@ -81,6 +95,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "django_rq",
+    "axes",
+    "csp",
     "panel",
     "panel.accounts",
     "panel.audit",
@@ -107,7 +123,26 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "panel.audit.middleware.AuditContextMiddleware",
     "panel.accounts.middleware.ForcePasswordChangeMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the "try again at" page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Failed logins (django-axes; docs/operator-guide.md, "Login throttling"): after
+# FILROUGE_LOGIN_FAILURE_LIMIT failures for one account, or from one client address, logins
+# are refused (even with the right password) until FILROUGE_LOGIN_COOLOFF_MINUTES after the last one.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("FILROUGE_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("FILROUGE_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("FILROUGE_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "panel.accounts.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "panel.accounts.throttle.client_address"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "panel.urls"
 WSGI_APPLICATION = "panel.wsgi.application"
@@ -147,6 +182,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     if os.environ.get("FILROUGE_TEST_SQLITE_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["FILROUGE_TEST_SQLITE_NAME"]}
+    if str(DATABASES["default"]["NAME"]) not in ("", ":memory:") and not str(DATABASES["default"]["NAME"]).startswith("file:"):
+        # SQLite creates its file (and the -wal/-shm files, which copy its mode) as 0644:
+        # the whole inventory and the encrypted credentials would be readable by any local user.
+        private_file(DATABASES["default"]["NAME"])
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -198,11 +237,39 @@ WHITENOISE_USE_FINDERS = True
 MAX_REQUEST_BYTES = env_int("FILROUGE_MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+# A compose service's build context (tar, after .dockerignore) is stored encrypted up to this size.
+BUILD_CONTEXT_MAX_BYTES = env_int("FILROUGE_BUILD_CONTEXT_MAX_BYTES", 50 * 1024 * 1024)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
+# HTTPS (docs/operator-guide.md, "HTTPS, HSTS and the Content-Security-Policy"): off by
+# default so that a laptop on http://127.0.0.1 works; set both behind TLS.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_REDIRECT_EXEMPT = [r"^healthz/"]  # probes of the orchestrator speak plain http inside the cluster
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+# Content-Security-Policy (django-csp) on every response: scripts, styles, fonts and
+# images from the panel's own static files only, no inline script or style, no eval.
+_CSP_DIRECTIVES = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+if env_bool("CSP_REPORT_ONLY"):  # to try a changed policy on a live panel before enforcing it
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _CSP_DIRECTIVES}
+    CONTENT_SECURITY_POLICY = None
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _CSP_DIRECTIVES}
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -219,13 +286,20 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "panel.lib.schema.AutoSchema",
     "EXCEPTION_HANDLER": "panel.lib.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "panel.lib.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+from panel.lib.error_schemas import ERROR_COMPONENTS as _ERROR_SCHEMAS  # noqa: E402 - plain data
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Filrouge API",
     "DESCRIPTION": "Inventory, jobs, deployments and teaching labs. Authenticate with "
@@ -238,6 +312,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        "schemas": _ERROR_SCHEMAS,
     },
     "SECURITY": [{"bearerAuth": []}],
 }
@@ -255,6 +330,14 @@ LABS_DOCKER_PUBLIC_HOST = os.environ.get("FILROUGE_LABS_DOCKER_PUBLIC_HOST", "")
 LABS_DOCKER_ALLOWED_REGISTRIES = tuple(r for r in os.environ.get("FILROUGE_LABS_DOCKER_ALLOWED_REGISTRIES", "").split(",") if r)
 # The Debian image lab SSH hosts are built on (labs/providers/ssh_image.py; see the operator guide).
 LABS_HOST_BASE_IMAGE = os.environ.get("FILROUGE_LABS_HOST_BASE_IMAGE", "debian:bookworm")
+
+# Hostile input (docs/operator-guide.md, "Limits on what people send"): every YAML document a
+# person gives the panel (panel/lib/safe_yaml.py) and every JSON body of the API.
+YAML_MAX_BYTES = int(os.environ.get("FILROUGE_YAML_MAX_BYTES", 2 * 1024 * 1024))
+YAML_MAX_DEPTH = int(os.environ.get("FILROUGE_YAML_MAX_DEPTH", 100))
+YAML_MAX_ALIASES = int(os.environ.get("FILROUGE_YAML_MAX_ALIASES", 1000))
+YAML_MAX_NODES = int(os.environ.get("FILROUGE_YAML_MAX_NODES", 250_000))
+API_JSON_MAX_DEPTH = int(os.environ.get("FILROUGE_API_JSON_MAX_DEPTH", 100))
 
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at
 

@@ -1,5 +1,13 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+# The admin says Filrouge, not "Django administration".
+admin.site.site_header = format_lazy(_("{site} administration"), site=settings.SITE_NAME)
+admin.site.site_title = settings.SITE_NAME
+admin.site.index_title = _("Administration")
 
 urlpatterns = [
     path("", include("panel.dashboard.urls")),

@@ -29,6 +29,12 @@ class ClusterSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "kind", "endpoint", "credential", "server", "context", "default_namespace", "labels", "reachable", "version", "observed", "observed_at", "observed_age_seconds", "observe_error", "created_at"]
         read_only_fields = ["reachable", "version", "observed", "observed_at", "observe_error", "created_at"]
 
+    def validate_labels(self, value):
+        # A form field "labels=null" reaches here as None (DRF parses form JSON itself), past allow_null.
+        if not isinstance(value, dict) or not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
+            raise serializers.ValidationError("A mapping of label names to plain values.")
+        return {str(key): str(item) for key, item in value.items()}
+
     def get_observed_age_seconds(self, cluster) -> float | None:
         from django.utils import timezone
 

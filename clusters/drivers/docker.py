@@ -398,6 +398,87 @@ def push_image(connection, local_reference, repository, tag, auth=None, ctx=None
     return f"{repository}:{tag}"
 
 
+class BuildFailed(ClusterApiError):
+    """`docker build` stopped at a step; the message names the step and the engine's error."""
+
+
+def image_present(connection, reference):
+    """Whether `reference` (repository:tag) exists on the engine."""
+    try:
+        connection.api.inspect_image(reference)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+    except Exception as exc:  # noqa: BLE001
+        raise _translate(exc, f"the Docker engine at {connection.description}") or exc from None
+
+
+_STEP = re.compile(r"^Step \d+/\d+ : ")
+
+
+def build_image(connection, archive, reference, dockerfile="Dockerfile", buildargs=None, target=None, nocache=False, ctx=None):
+    """Build `reference` on the engine from a tar context (the low-level build API, as
+    `docker compose` sends a context to a remote engine); stream its output into `ctx`.
+
+    Raises BuildFailed naming the step that failed and the engine's error. Returns the
+    image id."""
+    where = f"the Docker engine at {connection.description}"
+    step, image_id, pending = "", "", ""
+    try:
+        stream = connection.api.build(
+            fileobj=io.BytesIO(archive), custom_context=True, tag=reference, dockerfile=dockerfile,
+            buildargs=buildargs, target=target, nocache=nocache, rm=True, forcerm=True, decode=True,
+        )
+        for event in stream:
+            if "error" in event or "errorDetail" in event:
+                error = (event.get("errorDetail") or {}).get("message") or event.get("error") or "unknown error"
+                if pending.strip() and ctx is not None:
+                    ctx.line(pending.rstrip(), task="build")
+                at = f" at {step}" if step else ""
+                raise BuildFailed(f"The build of {reference} failed{at}: {error.strip()}")
+            if "aux" in event and isinstance(event["aux"], dict) and event["aux"].get("ID"):
+                image_id = event["aux"]["ID"]
+            text = event.get("stream") or event.get("status") or ""
+            if not text:
+                continue
+            pending += text
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                line = line.rstrip()
+                if not line:
+                    continue
+                if _STEP.match(line):
+                    step = line
+                if ctx is not None:
+                    ctx.line(line, task="build")
+    except DriverError:
+        raise
+    except docker.errors.APIError as exc:
+        text = _explanation(exc)
+        if "dockerfile" in text.lower() or "cannot locate" in text.lower():
+            raise BuildFailed(f"The build of {reference} could not start: {text}. Check `build.dockerfile` in the compose file.") from None
+        raise _translate(exc, where) from None
+    except Exception as exc:  # noqa: BLE001
+        raise _translate(exc, where) or exc from None
+    if pending.strip() and ctx is not None:
+        ctx.line(pending.rstrip(), task="build")
+    if ctx is not None:
+        ctx.changed(f"built {reference}", task="build")
+    return image_id
+
+
+def push_built(connection, repository, tag, auth=None, ctx=None):
+    """Push an image built on the engine to the registry its repository names."""
+    reference = f"{repository}:{tag}"
+    with docker_errors(f"the Docker engine at {connection.description}"):
+        for event in connection.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth):
+            if "error" in event:
+                raise _pull_error(reference, event["error"], auth)
+    if ctx is not None:
+        ctx.changed(f"pushed {reference}", task="push")
+    return reference
+
+
 # ---- the probe: one list call per kind of object -----------------------------------------
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")

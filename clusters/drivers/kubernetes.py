@@ -22,6 +22,8 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
+from panel.lib import safe_yaml
+
 from .base import AuthFailed, ClusterApiError, CommandTimeout, Conflict, DriverError, HostUnreachable, NotFound, PermissionRefused
 
 # The panel's field manager for server-side apply: every object it applies is owned by it.
@@ -77,10 +79,12 @@ def parse_kubeconfig(text):
     if isinstance(text, dict):
         return text
     try:
-        data = yaml.safe_load(text or "")
+        data = safe_yaml.load(text or "")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        if isinstance(exc, safe_yaml.YAMLLimitExceeded):
+            where += f": {exc.problem}"
         raise DriverError(f"The kubeconfig is not valid YAML{where}.") from None
     if not isinstance(data, dict) or not data.get("clusters") or not data.get("contexts"):
         raise DriverError("The kubeconfig has no clusters or contexts.")
@@ -172,6 +176,39 @@ def connect(cluster, ctx=None):
     return connect_kubeconfig(kubeconfig, context, ctx=ctx)
 
 
+# ---- API warnings ----------------------------------------------------------------------
+
+_WARNING = re.compile(r'^\s*(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"')
+
+
+def response_warnings(response):
+    """The texts of the `Warning: 299 - "..."` headers of an answer (deprecated APIs and
+    fields, as kubectl prints them), in order, without repeats.
+
+    `response` is what the official client's `call_api` returns (a RESTResponse) or a
+    urllib3 response; repeated headers are read one by one, so a comma inside a text
+    does not split it."""
+    raw = getattr(response, "response", response)
+    headers = getattr(raw, "headers", None)
+    if headers is None:
+        return []
+    values = headers.getlist("Warning") if hasattr(headers, "getlist") else [headers.get("Warning")] if headers.get("Warning") else []
+    texts = []
+    for value in values:
+        remaining = value
+        while remaining:
+            found = _WARNING.match(remaining)
+            if not found:
+                text = remaining.strip()
+                remaining = ""
+            else:
+                text = re.sub(r"\\(.)", r"\1", found.group(3))
+                remaining = remaining[found.end():].lstrip().lstrip(",")
+            if text and text not in texts:
+                texts.append(text)
+    return texts
+
+
 def describe(api_client):
     """The API URL a client talks to, for messages."""
     return api_client.configuration.host
@@ -184,6 +221,13 @@ def server_version(api_client):
 
 
 # ---- error translation ---------------------------------------------------------------
+
+# How the API server says a body does not decode into its kind: server-side apply's typed
+# conversion (structured-merge-diff) and the JSON decoder of create/update.
+DECODE_FAILURE = re.compile(
+    r"failed to create typed patch object|cannot be handled as a|json: cannot unmarshal|unrecognized type: |"
+    r"field not declared in schema|expected (numeric \(int or float\)|string|boolean|list|map), got"
+)
 
 @contextmanager
 def api_errors(what):
@@ -258,6 +302,13 @@ def _from_status(status, message, what):
         return ClusterApiError(f"{what} is throttling requests (429): {message}. Try again in a moment.")
     if status == 0:
         return HostUnreachable(f"Cannot reach {what}: {message}.")
+    if status == 400 and DECODE_FAILURE.search(message):
+        return ClusterApiError(f"{what} could not decode the object (400 BadRequest): {message}. A field has the wrong type; fix it in the manifest.")
+    if status and status >= 500 and DECODE_FAILURE.search(message):
+        # Server-side apply answers 500 when the body does not convert to its kind's schema
+        # (kubernetes/kubernetes#122480): the manifest is at fault, not the server.
+        return ClusterApiError(f"{what} could not decode the object: {message}. A field has the wrong type or is not part of the kind; "
+                               "fix it in the manifest (the API server answered HTTP 500, but it is not in trouble).")
     if status and status >= 500:
         return ClusterApiError(f"{what} failed with HTTP {status}: {message}. The API server or an admission webhook is in trouble; try again, then check the control plane.")
     return ClusterApiError(f"{what} answered HTTP {status}: {message}.")

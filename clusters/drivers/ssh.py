@@ -222,7 +222,8 @@ class SshConnection:
 
     # ---- running commands ---------------------------------------------------------
 
-    def run(self, command: str, become: bool = False, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None) -> CommandResult:
+    def run(self, command: str, become: bool = False, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None,
+            become_user: str | None = None) -> CommandResult:
         """Run one command (as root when `become`) and wait for it.
 
         Commands go to one long-lived `sh` per connection (and one root `sh` through
@@ -230,8 +231,12 @@ class SshConnection:
         sudo per command, which is most of what a command costs. The caller builds
         `command` from quoted pieces (shlex.quote); nothing here interprets user input.
         Raises CommandTimeout after `timeout` seconds (that shell is then replaced)."""
-        as_root = become and self.target.user != "root"
-        return self._in_shell("root" if as_root else "user", command, stdin, timeout or self.target.command_timeout, shown or command)
+        user = become_user or "root"
+        if not become or user == self.target.user:
+            kind = "user"
+        else:
+            kind = "root" if user == "root" else f"as:{user}"
+        return self._in_shell(kind, command, stdin, timeout or self.target.command_timeout, shown or command)
 
     def _sudo(self) -> str:
         """How to become root here: without a password (NOPASSWD) or with it. Asked once per connection."""
@@ -255,15 +260,16 @@ class SshConnection:
     def _open_shell(self, kind):
         if self.client is None:
             self.connect()
-        if kind == "root":
+        if kind != "user":
             mode = self._sudo()
-            launcher = "exec sudo -n -H -u root -- /bin/sh" if mode == "nopasswd" else "exec sudo -k -S -p '' -H -u root -- /bin/sh"
+            who = shlex.quote("root" if kind == "root" else kind[3:])
+            launcher = f"exec sudo -n -H -u {who} -- /bin/sh" if mode == "nopasswd" else f"exec sudo -k -S -p '' -H -u {who} -- /bin/sh"
         else:
             launcher = "exec /bin/sh"
         try:
             channel = self.client.get_transport().open_session(timeout=self.target.connect_timeout)
             channel.exec_command(launcher)
-            if kind == "root" and self._sudo_mode == "password":
+            if kind != "user" and self._sudo_mode == "password":
                 channel.sendall(((self.target.become_password or "") + "\n").encode())  # read by sudo, before the shell starts
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
@@ -301,7 +307,7 @@ class SshConnection:
                 status = int(out[position + len(out_end):].strip() or b"255")
                 return CommandResult(command=shown, exit_status=status, stdout=out[:position].decode(errors="replace"),
                                      stderr=err[:-len(err_end)].decode(errors="replace"), duration=time.monotonic() - started)
-            if kind == "root" and self._sudo_mode == "password" and _sudo_refused(err.decode(errors="replace")):
+            if kind != "user" and self._sudo_mode == "password" and _sudo_refused(err.decode(errors="replace")):
                 # sudo is asking again (it would read our next commands as passwords): give up now.
                 self._drop_shell(kind)
                 raise PermissionRefused(
@@ -327,7 +333,7 @@ class SshConnection:
         """The shell itself went away: sudo refused us, or the command ended the session."""
         status = channel.recv_exit_status() if channel.exit_status_ready() else 255
         text = err.decode(errors="replace")
-        if kind == "root" and _sudo_refused(text):
+        if kind != "user" and _sudo_refused(text):
             raise PermissionRefused(
                 f"{self.target.where}: sudo refused the become password for {self.target.user}. "
                 "Fix the become password of the server's credential."
@@ -394,7 +400,7 @@ class SshConnection:
     # ---- files -----------------------------------------------------------------------
 
     def put_file(self, path: str, data: bytes, mode: str | None = None, owner: str | None = None, group: str | None = None,
-                 become: bool = False, validate: str | None = None) -> CommandResult:
+                 become: bool = False, validate: str | None = None, become_user: str | None = None) -> CommandResult:
         """Write `data` to `path` atomically (temp file in the same directory, then rename).
 
         An existing file keeps its mode and owner unless given. `validate` is a command
@@ -410,7 +416,7 @@ class SshConnection:
         if validate:
             steps.append(validate.replace("%s", '"$t"'))
         steps.append(f'mv -f "$t" {quoted}')
-        return self.run("\n".join(steps), become=become, stdin=data, shown=f"write {path}")
+        return self.run("\n".join(steps), become=become, stdin=data, shown=f"write {path}", become_user=become_user)
 
     def get_file(self, path: str, become: bool = False) -> bytes | None:
         """The file's bytes, or None if it does not exist."""

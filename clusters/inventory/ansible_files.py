@@ -26,6 +26,7 @@ from django.db import transaction
 
 from clusters.models import Credential, CredentialKind, Group, Server, name_validator
 from clusters.recipes.loader import LineDict, MarkedLoader
+from panel.lib import safe_yaml
 
 IMPLICIT_GROUPS = {"all", "ungrouped"}
 ADDRESS_KEYS = ("ansible_host", "ansible_ssh_host")
@@ -215,7 +216,7 @@ def _check_children(inventory):
 
 def parse_yaml(text, source="inventory.yml"):
     try:
-        data = yaml.load(text.replace("\r\n", "\n"), Loader=MarkedLoader)  # noqa: S506 - a SafeLoader
+        data = safe_yaml.load(text.replace("\r\n", "\n"), Loader=MarkedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source

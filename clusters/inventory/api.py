@@ -20,11 +20,13 @@ from panel.accounts.access import HasRole, get_visible_or_404
 from panel.jobs.serializers import JobSerializer
 from panel.jobs.services import start_job
 
+from clusters import conf
 from clusters.inventory.filters import ServerFilter
 from clusters.inventory.ansible_files import InventoryError, apply_import, export_dynamic, export_ini, export_yaml, parse_inventory, plan_import
 from clusters.inventory.jobs import RecipeRunParams
 from clusters.models import Credential, Group, Server
 from clusters.recipes import builtin_names, load_builtin
+from clusters.recipes.project import encode_archive
 from clusters.inventory.serializers import CredentialSerializer, GroupSerializer, ImportSerializer, RecipeInfoSerializer, ServerListSerializer, ServerSerializer
 from clusters.inventory.views import accept_offered_key
 
@@ -154,7 +156,8 @@ class InventoryExport(APIView):
     permission_classes = OPERATORS
     content_negotiation_class = _FormatIsOurs
 
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])], responses={200: OpenApiTypes.STR})
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ini", "yaml"])],
+                   responses={(200, "text/plain"): OpenApiTypes.STR, (200, "application/yaml"): OpenApiTypes.OBJECT})
     def get(self, request):
         fmt = request.query_params.get("format", "ini")
         if fmt not in ("ini", "yaml"):
@@ -193,7 +196,17 @@ class RecipeRunStart(APIView):
 
     @extend_schema(request=RecipeRunParams, responses={201: JobSerializer})
     def post(self, request):
-        params = dict(request.data)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Send a JSON object: {\"recipe\" or \"playbook\", \"servers\" and/or \"limit\"}."]})
+        params = {key: request.data.get(key) for key in request.data} if hasattr(request.data, "getlist") else dict(request.data)
+        for key in ("servers", "tags", "skip_tags"):
+            if hasattr(request.data, "getlist") and key in request.data:
+                params[key] = request.data.getlist(key)
+        upload = params.get("project")
+        if hasattr(upload, "read"):  # multipart: the archive itself rather than its base64
+            if upload.size > conf.PROJECT_ARCHIVE_MAX_BYTES:
+                raise ValidationError({"project": [f"The archive is {upload.size // 1024} KiB; the limit is {conf.PROJECT_ARCHIVE_MAX_BYTES // 1024} KiB."]})
+            params["project"] = encode_archive(upload.read())
         if params.get("path"):
             raise ValidationError({"path": ["Recipe files on the panel's machine can only be run from the command line."]})
         servers = params.get("servers") or []

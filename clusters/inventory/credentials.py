@@ -83,11 +83,15 @@ def describe_registry(secret):
 def describe_kubeconfig(secret):
     import yaml
 
+    from panel.lib import safe_yaml
+
     try:
-        config = yaml.safe_load(secret.get("kubeconfig", ""))
+        config = safe_yaml.load(secret.get("kubeconfig", ""))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        if isinstance(exc, safe_yaml.YAMLLimitExceeded):
+            where += f": {exc.problem}"
         raise ValueError(_("Not a kubeconfig: invalid YAML%(where)s.") % {"where": where}) from None
     if not isinstance(config, dict) or not config.get("clusters") or not config.get("contexts"):
         raise ValueError(_("Not a kubeconfig: it needs clusters and contexts."))

@@ -8,9 +8,12 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from clusters import conf
 from clusters.inventory.credentials import SECRET_FIELDS
 from clusters.models import Credential, CredentialKind, Group, Server
 from clusters.recipes import builtin_choices
+from clusters.recipes.project import encode_archive
+from panel.lib import safe_yaml
 
 
 def parse_mapping(text, what):
@@ -18,7 +21,7 @@ def parse_mapping(text, what):
     if not text or not text.strip():
         return {}
     try:
-        value = yaml.safe_load(text)
+        value = safe_yaml.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ValidationError(_("%(what)s: line %(line)s, column %(column)s: %(problem)s") % {
@@ -241,6 +244,12 @@ class RecipeRunForm(forms.Form):
     limit = forms.CharField(label=_lazy("Servers or groups"), required=False, help_text=_lazy("Names, comma-separated: web,db01,!web03."))
     recipe = forms.ChoiceField(label=_lazy("Built-in recipe"), required=False)
     playbook = forms.CharField(label=_lazy("or a recipe / playbook (YAML)"), required=False, widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}))
+    project = forms.FileField(label=_lazy("or a project (.zip or .tar.gz)"), required=False,
+                              help_text=_lazy("A playbook with its roles/, group_vars/, files/ and templates/."))
+    playbook_file = forms.CharField(label=_lazy("Playbook in the project"), required=False, max_length=500,
+                                    help_text=_lazy("Default: site.yml, playbook.yml, main.yml or the only playbook."))
+    tags = forms.CharField(label=_lazy("Only tags"), required=False, max_length=2000, help_text=_lazy("Comma-separated, as --tags."))
+    skip_tags = forms.CharField(label=_lazy("Skip tags"), required=False, max_length=2000, help_text=_lazy("Comma-separated, as --skip-tags."))
     variables_text = forms.CharField(label=_lazy("Extra variables (YAML)"), required=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}))
     check = forms.BooleanField(label=_lazy("Check mode: report what would change, change nothing"), required=False)
     forks = forms.IntegerField(label=_lazy("Hosts at once"), min_value=1, max_value=200, initial=20)
@@ -259,4 +268,19 @@ class RecipeRunForm(forms.Form):
             "servers": [server.pk for server in data.get("servers") or []], "limit": data.get("limit") or "",
             "recipe": data.get("recipe") or "", "playbook": data.get("playbook") or "", "check": bool(data.get("check")),
             "variables": data.get("variables_text") or {}, "forks": data.get("forks") or 20,
+            "project": data.get("project") or "", "playbook_file": data.get("playbook_file") or "",
+            "tags": _words(data.get("tags")), "skip_tags": _words(data.get("skip_tags")),
         }
+
+    def clean_project(self):
+        upload = self.cleaned_data.get("project")
+        if not upload:
+            return ""
+        if upload.size > conf.PROJECT_ARCHIVE_MAX_BYTES:
+            raise ValidationError(_("The archive is %(size)s KiB; the limit is %(limit)s KiB.") % {
+                "size": upload.size // 1024, "limit": conf.PROJECT_ARCHIVE_MAX_BYTES // 1024})
+        return encode_archive(upload.read())
+
+
+def _words(text):
+    return [word.strip() for word in (text or "").split(",") if word.strip()]

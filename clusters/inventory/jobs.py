@@ -1,5 +1,7 @@
 """Inventory jobs: run a recipe or playbook on servers, gather facts, and the periodic probe."""
 
+import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -21,8 +23,10 @@ from clusters.drivers.ssh import SshConnection
 from clusters.inventory.facts import PROBE_COMMAND, parse_probe
 from clusters.models import Server, ServerJob
 from clusters.recipes import RecipeError, builtin_names, load_builtin, load_file, load_text
+from clusters.recipes.ansible_engine import AnsibleRunnerRun
 from clusters.recipes.engine import DEFAULT_FORKS, RecipeRun, Reporter, host_matches
-from clusters.recipes.loader import parse_recipe
+from clusters.recipes.loader import Fallback, parse_recipe
+from clusters.recipes.project import opened_project
 from clusters.inventory.targets import build_target, group_ancestry, host_specs, servers_for_run
 
 logger = logging.getLogger("filrouge.inventory")
@@ -80,8 +84,18 @@ class TargetParams(serializers.Serializer):
 class RecipeRunParams(TargetParams):
     recipe = serializers.ChoiceField(choices=[], required=False, allow_blank=True, default="", help_text=_("A built-in recipe."))
     playbook = serializers.CharField(required=False, allow_blank=True, default="", max_length=200_000, trim_whitespace=False,
-                                     style={"base_template": "textarea.html"}, help_text=_("Or a recipe / simple playbook as YAML."))
-    path = serializers.CharField(required=False, allow_blank=True, default="", help_text=_("Command line only: a recipe file on the panel's machine."))
+                                     style={"base_template": "textarea.html"}, help_text=_("Or a recipe / playbook as YAML."))
+    path = serializers.CharField(required=False, allow_blank=True, default="",
+                                 help_text=_("Command line only: a playbook file or a project folder on the panel's machine."))
+    project = serializers.CharField(required=False, allow_blank=True, default="", max_length=4 * conf.PROJECT_ARCHIVE_MAX_BYTES // 3 + 8,
+                                    trim_whitespace=False,
+                                    help_text=_("Or a project: a .zip or .tar.gz of a playbook with its roles/, group_vars/ and files/, base64-encoded."))
+    playbook_file = serializers.CharField(required=False, allow_blank=True, default="", max_length=500,
+                                          help_text=_("Which playbook of the project or folder to run (default: site.yml, playbook.yml, main.yml or the only one)."))
+    tags = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list,
+                                 help_text=_("Run only tasks with these tags (as ansible-playbook --tags)."))
+    skip_tags = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list,
+                                      help_text=_("Skip tasks with these tags (as ansible-playbook --skip-tags)."))
     check = serializers.BooleanField(required=False, default=False, help_text=_("Dry run: report what would change, change nothing."))
     variables = serializers.DictField(required=False, default=dict, help_text=_("Extra variables (override recipe, group and host variables)."))
     forks = serializers.IntegerField(required=False, min_value=1, max_value=200, default=DEFAULT_FORKS, help_text=_("Hosts worked on at once."))
@@ -91,15 +105,16 @@ class RecipeRunParams(TargetParams):
         self.fields["recipe"].choices = [("", "")] + [(name, name) for name in builtin_names()]
 
     def validate(self, data):
-        sources = [key for key in ("recipe", "playbook", "path") if data.get(key)]
+        sources = [key for key in ("recipe", "playbook", "path", "project") if data.get(key)]
         if len(sources) != 1:
-            raise serializers.ValidationError({"recipe": [_("Give exactly one of a built-in recipe or a playbook.")]})
+            raise serializers.ValidationError({"recipe": [_("Give exactly one of a built-in recipe, a playbook or a project.")]})
         if data.get("path") and not self.context.get("cli"):
             raise serializers.ValidationError({"path": [_("Recipe files on the panel's machine can only be run from the command line.")]})
         try:
-            load_recipe(data)
+            with opened_recipe(data):
+                pass
         except RecipeError as exc:
-            raise serializers.ValidationError({sources[0]: [str(exc)]}) from None
+            raise serializers.ValidationError({sources[0]: list(exc.problems)}) from None
         return super().validate(data)
 
 
@@ -107,8 +122,18 @@ def load_recipe(params):
     if params.get("recipe"):
         return load_builtin(params["recipe"])
     if params.get("path"):
-        return load_file(params["path"])
+        return load_file(params["path"], playbook=params.get("playbook_file") or "")
     return load_text(params["playbook"], source="playbook")
+
+
+@contextlib.contextmanager
+def opened_recipe(params):
+    """The recipe a run's parameters name; an uploaded project is unpacked for as long as it is used."""
+    if params.get("project"):
+        with opened_project(params["project"], params.get("playbook_file") or "") as recipe:
+            yield recipe
+    else:
+        yield load_recipe(params)
 
 
 def _record_servers(job, ids):
@@ -166,13 +191,20 @@ class HostResultWriter(threading.Thread):
         ServerJob.objects.filter(server_id=server_id, job_id=self.job_id).update(recap=recap)
 
 
-def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables=None):
-    """Fan a recipe out over servers; write per-host lines and a recap; fail if any host failed."""
+def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables=None, tags=None, skip_tags=None):
+    """Fan a recipe out over servers; write per-host lines and a recap; fail if any host failed.
+
+    The native engine runs it when it can; otherwise ansible-runner does, in the same job
+    (same lines, recap and per-host records). The first line says which and why."""
     _record_servers(ctx.job, ids)
+    if conf.RECIPE_ENGINE == "ansible-runner" and recipe.engine == "native":
+        recipe = dataclasses.replace(recipe, fallbacks=[Fallback("", 0, "FILROUGE_RECIPE_ENGINE asks for ansible-runner")])
+    ctx.line(f"engine: {recipe.engine} ({recipe.engine_reason()})")
     servers = list(servers_for_run(ids))
     specs = host_specs(servers, add_secret=ctx.add_secret, user=ctx.user)
     ctx.line(f"{recipe.name or recipe.source}: {len(specs)} host(s), {recipe.task_count} task(s), {min(forks, len(specs))} at a time"
-             + (", check mode (nothing is changed)" if check else ""))
+             + (", check mode (nothing is changed)" if check else "")
+             + (f", tags {','.join(tags)}" if tags else "") + (f", skipping tags {','.join(skip_tags)}" if skip_tags else ""))
     by_id = {server.pk: server for server in servers}
 
     writer = HostResultWriter(ctx.job.pk)
@@ -180,8 +212,13 @@ def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables
     def on_host_done(spec, outcome):
         writer.put(spec.server_id, outcome)
 
-    run = RecipeRun(recipe, specs, Reporter(ctx), check=check, forks=forks, extra_vars=variables or {},
-                    command_timeout=conf.SSH_COMMAND_TIMEOUT, on_host_done=on_host_done)
+    if recipe.engine == "native":
+        run = RecipeRun(recipe, specs, Reporter(ctx), check=check, forks=forks, extra_vars=variables or {},
+                        command_timeout=conf.SSH_COMMAND_TIMEOUT, on_host_done=on_host_done, tags=tags, skip_tags=skip_tags)
+    else:
+        run = AnsibleRunnerRun(recipe, specs, servers, Reporter(ctx), check=check, forks=forks, extra_vars=variables or {},
+                               on_host_done=on_host_done, tags=tags, skip_tags=skip_tags, connect_timeout=conf.SSH_CONNECT_TIMEOUT,
+                               group_ancestry=group_ancestry)
     try:
         summary = run.run()
     finally:
@@ -191,7 +228,8 @@ def run_on_servers(ctx, recipe, ids, check=False, forks=DEFAULT_FORKS, variables
     for name, counts in summary.recap().items():
         text = f"{name.ljust(width)}  ok={counts['ok']} changed={counts['changed']} unreachable={counts['unreachable']} failed={counts['failed']} skipped={counts['skipped']}"
         ctx.line(text, host=name, task="recap", outcome="failed" if counts["failed"] or counts["unreachable"] else "ok")
-    result = {"recap": summary.recap(), "totals": summary.totals(), "duration": round(summary.duration, 3), "check": check,
+    result = {"engine": recipe.engine, "engine_reason": recipe.engine_reason(),
+              "recap": summary.recap(), "totals": summary.totals(), "duration": round(summary.duration, 3), "check": check,
               "failed_hosts": summary.failed_hosts, "servers": {name: server.pk for server in by_id.values() for name in [server.name]}}
     failed = summary.failed_hosts
     if failed:
@@ -214,12 +252,14 @@ class RecipeRunKind(JobKind):
     permission = "is_operator"
     target_model = Server  # started from the inventory pages, not the generic job form
 
-    def run(self, ctx, servers, recipe="", playbook="", path="", check=False, variables=None, forks=DEFAULT_FORKS, limit=""):
-        loaded = load_recipe({"recipe": recipe, "playbook": playbook, "path": path})
-        return run_on_servers(ctx, loaded, servers, check=check, forks=forks, variables=variables)
+    def run(self, ctx, servers, recipe="", playbook="", path="", check=False, variables=None, forks=DEFAULT_FORKS, limit="",
+            project="", playbook_file="", tags=None, skip_tags=None):
+        params = {"recipe": recipe, "playbook": playbook, "path": path, "project": project, "playbook_file": playbook_file}
+        with opened_recipe(params) as loaded:
+            return run_on_servers(ctx, loaded, servers, check=check, forks=forks, variables=variables, tags=tags, skip_tags=skip_tags)
 
     def describe(self, params):
-        return params.get("recipe") or "playbook"
+        return params.get("recipe") or ("project" if params.get("project") else "playbook")
 
 
 class FactsParams(TargetParams):

@@ -60,11 +60,14 @@ class CredentialSerializer(serializers.ModelSerializer):
 
 class GroupSerializer(serializers.ModelSerializer):
     children = serializers.SlugRelatedField(slug_field="name", many=True, queryset=Group.objects.all(), required=False)
-    server_count = serializers.IntegerField(read_only=True, required=False)
+    server_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Group
         fields = ["id", "name", "description", "variables", "children", "server_count"]
+
+    def get_server_count(self, group) -> int:
+        return group.server_count if hasattr(group, "server_count") else group.servers.count()
 
     def validate_variables(self, value):
         if not isinstance(value, dict):

@@ -158,7 +158,7 @@ def recipe_run(request):
     source = request.POST if arriving else request.GET
     initial_ids = [value for value in source.getlist("servers") if value.isdigit()]
     bound = request.POST if request.method == "POST" and not arriving else None
-    form = RecipeRunForm(bound, initial={"servers": initial_ids, "recipe": request.GET.get("recipe", "")})
+    form = RecipeRunForm(bound, request.FILES if bound is not None else None, initial={"servers": initial_ids, "recipe": request.GET.get("recipe", "")})
     if bound is not None and form.is_valid():
         params = form.params()
         try:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from clusters.models import Cluster, Credential
+from panel.lib import safe_yaml
 
 
 def parse_kubeconfig_text(text):
@@ -26,7 +27,7 @@ def parse_kubeconfig_text(text):
     if not text or not text.strip():
         raise ValidationError(_("Paste or upload a kubeconfig."))
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ValidationError(_("The kubeconfig is not valid YAML: line %(line)s, column %(column)s: %(problem)s.") % {

@@ -10,6 +10,7 @@ import yaml
 from django.db import transaction
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -156,6 +157,13 @@ class IsolatedNamespaceSerializer(serializers.ModelSerializer):
         return value
 
 
+class IsolatedNamespaceJobSerializer(serializers.Serializer):
+    """What the isolated-namespace actions answer: the namespace and the job that acts on it."""
+
+    namespace = IsolatedNamespaceSerializer()
+    job = JobSerializer()
+
+
 def _job_response(record_obj, job, code=status.HTTP_202_ACCEPTED):
     return Response({"namespace": IsolatedNamespaceSerializer(record_obj).data, "job": JobSerializer(job).data}, status=code)
 
@@ -171,7 +179,7 @@ class IsolatedNamespaceListCreate(APIView):
         rows = IsolatedNamespaceRecord.objects.visible_to(request.user).filter(cluster=cluster).select_related("cluster", "owner")
         return Response(IsolatedNamespaceSerializer(rows, many=True).data)
 
-    @extend_schema(request=IsolatedNamespaceSerializer, responses={202: JobSerializer})
+    @extend_schema(request=IsolatedNamespaceSerializer, responses={202: IsolatedNamespaceJobSerializer})
     def post(self, request, pk):
         cluster = kube_cluster_or_404(request.user, pk)
         body = IsolatedNamespaceSerializer(data=request.data)
@@ -206,7 +214,7 @@ class IsolatedNamespaceDetail(APIView):
         record_obj = get_visible_or_404(IsolatedNamespaceRecord, request.user, pk=pk)
         return Response(IsolatedNamespaceSerializer(record_obj).data)
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(request=None, responses={202: IsolatedNamespaceJobSerializer})
     def delete(self, request, pk):
         record_obj = get_visible_or_404(IsolatedNamespaceRecord, request.user, pk=pk)
         if not request.user.is_operator:
@@ -218,7 +226,7 @@ class IsolatedNamespaceDetail(APIView):
 class IsolatedNamespaceRenew(APIView):
     """POST: a fresh token for the namespace's service account (its owner or an operator; 202)."""
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(request=None, responses={202: IsolatedNamespaceJobSerializer})
     def post(self, request, pk):
         record_obj = get_visible_or_404(IsolatedNamespaceRecord, request.user, pk=pk)
         job = start_job("kube-isolated-namespace-renew", {}, request.user, target=record_obj)
@@ -228,7 +236,7 @@ class IsolatedNamespaceRenew(APIView):
 class IsolatedNamespaceKubeconfig(APIView):
     """GET: the kubeconfig (YAML) for the namespace's service account. Owner or admin only; audited."""
 
-    @extend_schema(responses={(200, "application/yaml"): str})
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.OBJECT})
     def get(self, request, pk):
         record_obj = get_visible_or_404(IsolatedNamespaceRecord, request.user, pk=pk)
         return kubeconfig_download(request, record_obj)

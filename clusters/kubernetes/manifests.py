@@ -18,12 +18,14 @@ from __future__ import annotations
 import base64
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 
 import yaml
 
 from clusters.drivers.base import DriverError, NotFound
-from clusters.drivers.kubernetes import FIELD_MANAGER, api_errors, describe
+from clusters.drivers.kubernetes import FIELD_MANAGER, api_errors, describe, response_warnings
+from panel.lib import safe_yaml
 
 # Versions the API server stopped serving, and what replaces them (kind-specific where the
 # same old group carried several kinds to different new homes).
@@ -179,8 +181,12 @@ def parse_documents(sources):
 
 def _documents(text):
     """Yield (document number, first line, data, error text) for each document of a stream."""
-    loader = yaml.SafeLoader(text)
     document = 0
+    try:
+        loader = safe_yaml.loader_for(text)
+    except yaml.YAMLError as exc:
+        yield 1, 1, None, f"YAML error at {safe_yaml.describe(exc)}."
+        return
     try:
         while True:
             document += 1
@@ -215,14 +221,17 @@ def _shape_problem(data):
 
 # ---- discovery ------------------------------------------------------------------------
 
-def raw_request(api_client, method, path, query=None, body=None, content_type="application/json"):
+def raw_request(api_client, method, path, query=None, body=None, content_type="application/json", warnings=None):
     """One request through the official client (its auth, TLS and timeouts); the JSON answer.
-    Raises the client's ApiException on an HTTP error (wrap calls in `api_errors`)."""
+    Raises the client's ApiException on an HTTP error (wrap calls in `api_errors`).
+    The API's warnings (deprecations) are appended to the `warnings` list when one is given."""
     headers = {"Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = content_type
     params = api_client.param_serialize(method=method, resource_path=path, query_params=list((query or {}).items()), header_params=headers, body=body, auth_settings=["BearerToken"])
     response = api_client.call_api(*params)
+    if warnings is not None:
+        warnings.extend(text for text in response_warnings(response) if text not in warnings)
     response.read()
     result = api_client.response_deserialize(response, {"2XX": "object"})
     data = result.data
@@ -273,17 +282,52 @@ class Discovery:
         return sorted(gv for gv, kinds in self._resources.items() if kind in kinds)
 
 
+def _known_replacement(api_version, kind):
+    """(new apiVersion or None, Kubernetes version that removed the old one) from the tables, or None."""
+    return REMOVED_VERSIONS.get((api_version, kind)) or REMOVED_GROUP_VERSIONS.get(api_version)
+
+
+def _served_elsewhere_in_group(api_version, kind, discovery):
+    """Other served versions of the same API group that serve this kind, the newest-looking first.
+
+    Asks the cluster (one resource list per sibling version, cached for the job), so the
+    advice is what *this* cluster serves, not what a table remembers."""
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    siblings = [gv for gv in discovery.group_versions() if gv != api_version and (gv.rsplit("/", 1)[0] if "/" in gv else "") == group]
+    serving = [gv for gv in siblings if kind in discovery.resources(gv)]
+    return sorted(serving, key=_version_rank)
+
+
+def _version_rank(group_version):
+    """Kubernetes version priority: GA before beta before alpha, higher numbers first."""
+    version = group_version.rsplit("/", 1)[-1]
+    found = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not found:
+        return (3, 0, 0, version)
+    stage = {"": 0, "beta": 1, "alpha": 2}[found.group(2) or ""]
+    return (stage, -int(found.group(1)), -int(found.group(3) or 0), version)
+
+
+def _replacement_advice(obj, discovery):
+    """" Use apiVersion: X instead ..." for a kind this apiVersion does not serve, or ""."""
+    api_version, kind = obj.api_version, obj.kind
+    known = _known_replacement(api_version, kind)
+    removed = f" (removed in Kubernetes {known[1]})" if known else ""
+    served = _served_elsewhere_in_group(api_version, kind, discovery)
+    if served:
+        return f"{removed}. Use apiVersion: {served[0]} instead (check the fields that changed between the versions)."
+    if known:
+        new_version, removed_in = known
+        if new_version is None:
+            return f" ({api_version} {kind} was removed in Kubernetes {removed_in} and has no replacement); remove this object."
+        return f"{removed}. Use apiVersion: {new_version} instead (check the fields that changed between the versions)."
+    return ""
+
+
 def unserved_message(obj, discovery):
     """Why the cluster does not serve this kind/apiVersion, and what to use instead."""
-    api_version, kind = obj.api_version, obj.kind
-    replacement = REMOVED_VERSIONS.get((api_version, kind)) or REMOVED_GROUP_VERSIONS.get(api_version)
-    base = f"{obj.where}: {kind} {obj.name!r} uses apiVersion {api_version}, which this cluster does not serve"
-    if replacement:
-        new_version, removed_in = replacement
-        if new_version is None:
-            return f"{base} ({api_version} {kind} was removed in Kubernetes {removed_in} and has no replacement); remove this object."
-        return f"{base} (removed in Kubernetes {removed_in}). Use apiVersion: {new_version} instead (check the fields that changed between the versions)."
-    return f"{base}."
+    base = f"{obj.where}: {obj.kind} {obj.name!r} uses apiVersion {obj.api_version}, which this cluster does not serve"
+    return base + (_replacement_advice(obj, discovery) or ".")
 
 
 def validate(objects, discovery, namespace):
@@ -323,6 +367,11 @@ def validate(objects, discovery, namespace):
 
 def _unknown_kind_message(obj, discovery):
     base = f"{obj.where}: this cluster does not serve kind {obj.kind} in {obj.api_version}"
+    # The group/version is still served for other kinds (storage.k8s.io/v1beta1 kept
+    # CSIStorageCapacity after StorageClass moved to v1): name the version serving this kind.
+    advice = _replacement_advice(obj, discovery)
+    if advice:
+        return base + advice
     elsewhere = [gv for gv in discovery.served_versions_of(obj.kind) if gv != obj.api_version]
     if elsewhere:
         return f"{base}; it serves {obj.kind} in {', '.join(elsewhere)}."
@@ -363,15 +412,16 @@ def secret_values(objects):
 
 # ---- apply and diff --------------------------------------------------------------------
 
-def apply_object(api_client, obj, dry_run=False, force=False):
-    """Server-side apply of one object; (the object the server returns, created?)."""
+def apply_object(api_client, obj, dry_run=False, force=False, warnings=None):
+    """Server-side apply of one object; (the object the server returns, created?).
+    The API's warnings about it (a deprecated apiVersion...) go into `warnings`."""
     query = {"fieldManager": FIELD_MANAGER}
     if force:
         query["force"] = "true"
     if dry_run:
         query["dryRun"] = "All"
     with api_errors(f"{obj.label} on {describe(api_client)}"):
-        data, status = raw_request(api_client, "PATCH", obj.path(), query=query, body=json.dumps(obj.body), content_type="application/apply-patch+yaml")
+        data, status = raw_request(api_client, "PATCH", obj.path(), query=query, body=json.dumps(obj.body), content_type="application/apply-patch+yaml", warnings=warnings)
     return data, status == 201
 
 
@@ -391,9 +441,10 @@ class ObjectDiff:
     state: str  # created, unchanged, changed
     diff: str = ""
     changed_fields: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # what the API server warned about (deprecations)
 
     def as_dict(self):
-        return {**self.obj.summary(), "state": self.state, "diff": self.diff, "changed_fields": self.changed_fields}
+        return {**self.obj.summary(), "state": self.state, "diff": self.diff, "changed_fields": self.changed_fields, "warnings": self.warnings}
 
 
 def comparable(data, kind=None, counterpart=None):
@@ -431,19 +482,20 @@ def _changed_paths(old, new, prefix=""):
 def diff_object(api_client, obj):
     """Compare the live object with the result of a server-side dry-run apply."""
     live = read_live(api_client, obj)
-    planned, _ = apply_object(api_client, obj, dry_run=True)
+    warnings = []
+    planned, _ = apply_object(api_client, obj, dry_run=True, warnings=warnings)
     after = comparable(planned, obj.kind, counterpart=live)
     label = f"{obj.kind}/{obj.namespace + '/' if obj.namespace else ''}{obj.name}"
     new_text = yaml.safe_dump(after, sort_keys=True, default_flow_style=False)
     if live is None:
         diff = "".join(difflib.unified_diff([], new_text.splitlines(True), "/dev/null", f"applied/{label}"))
-        return ObjectDiff(obj, "created", diff, [])
+        return ObjectDiff(obj, "created", diff, [], warnings)
     before = comparable(live, obj.kind, counterpart=live)
     if before == after:
-        return ObjectDiff(obj, "unchanged")
+        return ObjectDiff(obj, "unchanged", warnings=warnings)
     old_text = yaml.safe_dump(before, sort_keys=True, default_flow_style=False)
     diff = "".join(difflib.unified_diff(old_text.splitlines(True), new_text.splitlines(True), f"live/{label}", f"applied/{label}"))
-    return ObjectDiff(obj, "changed", diff, _changed_paths(before, after))
+    return ObjectDiff(obj, "changed", diff, _changed_paths(before, after), warnings)
 
 
 def diff_objects(api_client, objects, ctx=None):
@@ -454,6 +506,8 @@ def diff_objects(api_client, objects, ctx=None):
             fields = f" ({', '.join(result.changed_fields[:8])}{'…' if len(result.changed_fields) > 8 else ''})" if result.changed_fields else ""
             writer = ctx.changed if result.state != "unchanged" else ctx.ok
             writer(f"{obj.label}: {result.state}{fields}", host=obj.namespace or "(cluster)", task="diff")
+            for text in result.warnings:
+                ctx.line(f"Warning: {text}", host=obj.namespace or "(cluster)", task="diff")
             ctx.progress(index, len(objects))
         results.append(result)
     return results
@@ -482,11 +536,14 @@ def apply_objects(api_client, objects, ctx=None, force=False):
     """Apply each object (already validated) in order; [{kind, name, namespace, action}]."""
     applied = []
     for index, obj in enumerate(objects, start=1):
-        data, created = apply_object(api_client, obj, force=force)
+        warnings = []
+        data, created = apply_object(api_client, obj, force=force, warnings=warnings)
         action = "created" if created else "configured"
-        row = {**obj.summary(), "action": action, "resourceVersion": ((data or {}).get("metadata") or {}).get("resourceVersion", "")}
+        row = {**obj.summary(), "action": action, "resourceVersion": ((data or {}).get("metadata") or {}).get("resourceVersion", ""), "warnings": warnings}
         applied.append(row)
         if ctx is not None:
             ctx.changed(f"{obj.label} {action}", host=obj.namespace or "(cluster)", task="apply")
+            for text in warnings:
+                ctx.line(f"Warning: {text}", host=obj.namespace or "(cluster)", task="apply")
             ctx.progress(index, len(objects))
     return applied

@@ -35,14 +35,25 @@ def builtin_choices():
     return [(name, load_builtin(name).name or name) for name in builtin_names()]
 
 
-def load_file(path, trusted=True):
-    """A recipe or playbook from a file on the panel's machine (command line): `src` files are read next to it."""
+def load_file(path, trusted=True, playbook=""):
+    """A recipe or playbook from a file or a project folder on the panel's machine (command line).
+
+    `src` files, roles, includes and vars files are read next to the playbook."""
     path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        from .project import load_folder
+
+        try:
+            return load_folder(path, playbook=playbook, trusted=trusted)
+        except RecipeError as exc:
+            if str(exc).startswith(("the project", "no playbook", "playbook ")):
+                raise RecipeError(f"{path}: {exc}") from None
+            raise
     try:
         text = path.read_text()
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read the file ({exc.strerror}).") from None
-    return parse_recipe(text, source=str(path), base_dir=path.parent, trusted_paths=trusted)
+    return parse_recipe(text, source=str(path), base_dir=path.parent, trusted_paths=trusted, playbook_path=path)
 
 
 def load_text(text, source="recipe"):

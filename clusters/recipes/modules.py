@@ -27,9 +27,11 @@ q = shlex.quote
 
 
 class ModuleSpecError(ValueError):
-    def __init__(self, message, param=None):
+    def __init__(self, message, param=None, unknown_param=False):
         super().__init__(message)
         self.param = param
+        # A parameter the native module lacks: Ansible's module may have it, so ansible-runner runs the task.
+        self.unknown_param = unknown_param
 
 
 class TaskFailed(Exception):
@@ -95,6 +97,7 @@ class Module(ABC):
     name = ""
     aliases = ()
     free_form = False
+    raw_params_ok = False  # `module: some words` kept as _raw_params instead of key=value pairs
     params: dict = {}
     description = ""
 
@@ -112,7 +115,7 @@ class Module(ABC):
                 continue
             if key not in names:
                 known = ", ".join(sorted(self.params))
-                raise ModuleSpecError(f"unsupported parameter {key!r}. Supported: {known}.", param=key)
+                raise ModuleSpecError(f"unsupported parameter {key!r}. Supported: {known}.", param=key, unknown_param=True)
             cleaned[names[key]] = value
         for canonical, spec in self.params.items():
             value = cleaned.get(canonical)
@@ -293,9 +296,12 @@ def read_source(host, src):
     base = recipe.base_dir
     path = Path(src).expanduser()
     if not path.is_absolute():
-        if base is None:
+        folders = [Path(folder) for folder in getattr(host, "search_dirs", ()) or ()]
+        if base is not None:
+            folders += [Path(base) / "files", Path(base) / "templates", Path(base)]
+        if not folders:
             raise TaskFailed(f"src {src!r} needs the recipe's folder; run the recipe from a file, or use inline content")
-        path = base / path
+        path = next((folder / path for folder in folders if (folder / path).is_file()), folders[-1] / path)
     resolved = path.resolve()
     if not recipe.trusted_paths and (base is None or not resolved.is_relative_to(Path(base).resolve())):
         raise TaskFailed(f"src {src!r} is outside the recipe's folder")
@@ -969,9 +975,130 @@ class LoginGuardModule(Module):
         return TaskResult("ok", f"{target.user} logs in with the panel's key; hardening will not lock the panel out")
 
 
+class SetFactModule(Module):
+    """Variables for the rest of the play on this host; the engine keeps them (data "_set_facts")."""
+
+    name = "set_fact"
+    params = {}
+
+    def check_args(self, args, marks=None):
+        args = {key: value for key, value in args.items() if key != "cacheable"}
+        if "_raw_params" in args:
+            raise ModuleSpecError("set_fact takes name: value pairs.")
+        if not args:
+            raise ModuleSpecError("set_fact needs at least one name: value.")
+        return args
+
+    def typed(self, args):
+        return dict(args)
+
+    def run(self, host, args):
+        return TaskResult("ok", ", ".join(sorted(args)), data={"_set_facts": dict(args), "ansible_facts": dict(args)})
+
+
+class AssertModule(Module):
+    name = "assert"
+    params = {"that": P(required=True, type="raw"), "msg": P(type="raw"), "fail_msg": P(type="raw", aliases=("msg",)),
+              "success_msg": P(type="raw"), "quiet": P(type="bool", default=False)}
+
+    def check_args(self, args, marks=None):
+        if "msg" in args and "fail_msg" not in args:
+            args = {**{k: v for k, v in args.items() if k != "msg"}, "fail_msg": args["msg"]}
+        return super().check_args(args, marks)
+
+    def run(self, host, args):
+        from .templating import evaluate
+
+        conditions = args["that"] if isinstance(args["that"], list) else [args["that"]]
+        for condition in conditions:
+            if not evaluate(condition, host.variables):
+                raise TaskFailed(str(args.get("fail_msg") or f"Assertion failed: {condition}"))
+        return TaskResult("ok", str(args.get("success_msg") or "All assertions passed"))
+
+
+class FailModule(Module):
+    name = "fail"
+    raw_params_ok = True
+    params = {"msg": P(type="raw", default="Failed as requested from task")}
+
+    def run(self, host, args):
+        raise TaskFailed(str(args.get("msg") or args.get("_raw_params") or "Failed as requested from task"))
+
+
+class MetaModule(Module):
+    """flush_handlers, noop and end_host; the engine acts on them (other meta actions go to ansible-runner)."""
+
+    name = "meta"
+    free_form = True
+    params = {}
+    NATIVE = ("flush_handlers", "noop", "end_host")
+
+    def validate(self, args):
+        if args.get("_raw_params") not in self.NATIVE:
+            raise ModuleSpecError(f"meta {args.get('_raw_params')} is not native", param="_raw_params", unknown_param=True)
+
+    def run(self, host, args):
+        return TaskResult("ok", args["_raw_params"])
+
+
+class StatModule(Module):
+    name = "stat"
+    params = {"path": P(required=True, aliases=("dest", "name")), "follow": P(type="bool", default=False),
+              "get_checksum": P(type="bool", default=True), "get_md5": P(type="bool", default=False),
+              "get_mime": P(type="bool", default=True), "get_attributes": P(type="bool", default=True),
+              "checksum_algorithm": P(choices=("sha1", "sha256", "md5", "sha224", "sha384", "sha512"), default="sha1")}
+
+    def run(self, host, args):
+        state = read_state(host, args["path"])
+        stat = {"exists": state.exists}
+        if state.exists:
+            stat.update(path=args["path"], isdir=state.type == "directory", isreg=state.type == "file", islnk=state.type == "link",
+                        mode=f"{state.mode:04o}" if state.mode is not None else None, pw_name=state.owner, gr_name=state.group,
+                        size=state.size, lnk_target=state.link_target or None)
+            if state.content is not None and args["get_checksum"]:
+                stat["checksum"] = hashlib.new(args["checksum_algorithm"], state.content).hexdigest()
+        return TaskResult("ok", f"{args['path']} {'exists' if state.exists else 'does not exist'}", data={"stat": stat})
+
+
+class GroupModule(Module):
+    name = "group"
+    params = {"name": P(required=True), "state": P(choices=("present", "absent"), default="present"), "gid": P(type="int"),
+              "system": P(type="bool", default=False)}
+
+    def run(self, host, args):
+        name = args["name"]
+        found = host.run(f"getent group {q(name)}")
+        exists = found.ok and found.stdout.strip() != ""
+        if args["state"] == "absent":
+            if not exists:
+                return TaskResult("ok", f"group {name} is absent")
+            command = f"groupdel {q(name)}"
+            message = f"group {name} removed"
+        else:
+            if exists:
+                gid = found.stdout.strip().split(":")[2]
+                if args["gid"] is None or str(args["gid"]) == gid:
+                    return TaskResult("ok", f"group {name} exists")
+                command = f"groupmod -g {int(args['gid'])} {q(name)}"
+                message = f"group {name}: gid {gid} → {args['gid']}"
+            else:
+                options = (f" -g {int(args['gid'])}" if args["gid"] is not None else "") + (" -r" if args["system"] else "")
+                command = f"groupadd{options} {q(name)}"
+                message = f"group {name} created"
+        if not host.check:
+            result = host.run(command)
+            if not result.ok:
+                raise TaskFailed(f"{command} failed: {result.output}")
+        return TaskResult("changed", message, diff=message)
+
+
+# Modules only the built-in recipes use: they run, but are not offered in the list of supported modules.
+INTERNAL_MODULES = {"login_guard"}
+
 MODULES = {}
 for _module in (FileModule, CopyModule, TemplateModule, LineInFileModule, AptModule, UserModule, AuthorizedKeyModule,
-                SystemdModule, ServiceModule, CommandModule, ShellModule, FactsModule, PingModule, DebugModule, LoginGuardModule):
+                SystemdModule, ServiceModule, CommandModule, ShellModule, FactsModule, PingModule, DebugModule, LoginGuardModule,
+                SetFactModule, AssertModule, FailModule, MetaModule, StatModule, GroupModule):
     _instance = _module()
     MODULES[_instance.name] = _instance
 ALIASES = {alias: module for module in MODULES.values() for alias in module.aliases}
@@ -979,7 +1106,7 @@ ALIASES = {alias: module for module in MODULES.values() for alias in module.alia
 
 def resolve_module(name):
     """A module by its name, an alias (package → apt), or a fully qualified name (ansible.builtin.copy)."""
-    short = name.rsplit(".", 1)[-1] if name.startswith(("ansible.builtin.", "ansible.posix.", "community.general.")) else name
+    short = name.rsplit(".", 1)[-1] if name.startswith(("ansible.builtin.", "ansible.legacy.", "ansible.posix.")) else name
     if short in MODULES:
         return MODULES[short]
     if short in ALIASES:

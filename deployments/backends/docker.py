@@ -34,7 +34,7 @@ import docker
 from clusters.drivers import docker as driver
 from clusters.drivers.base import Conflict, DriverError, NotFound
 
-from .. import naming
+from .. import builds, naming
 from .base import Backend, Observation
 
 SETTLE_SECONDS = 1.0  # a container without a health check counts as ready once it has run this long
@@ -76,7 +76,10 @@ class DockerBackend(Backend):
         self._refuse_port_clash(spec)
         auth = driver.registry_auth(service.registry_credential, self.ctx)
         with driver.docker_errors(self.where):
-            driver.ensure_image(self.connection, spec["image"], spec.get("tag", "latest"), auth=auth, ctx=self.ctx)
+            if spec.get("build"):
+                builds.ensure_built(self.connection, service, spec, self.ctx, auth=auth)
+            else:
+                driver.ensure_image(self.connection, spec["image"], spec.get("tag", "latest"), auth=auth, ctx=self.ctx)
         self.ctx.ok(f"image {spec['image']}:{spec['tag']} is on the engine", task="image")
         self._ensure_network(service.project)
         self._ensure_volumes(service, spec)

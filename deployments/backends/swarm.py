@@ -22,7 +22,7 @@ import docker
 from clusters.drivers import docker as driver
 from clusters.drivers.base import ClusterApiError, DriverError, NotFound
 
-from .. import naming
+from .. import builds, naming
 from .base import Backend, Observation
 from .docker import docker_healthcheck, stats_row
 
@@ -74,6 +74,8 @@ class SwarmBackend(Backend):
     def deploy(self, release, previous=None):
         service, spec = release.service, release.spec
         auth = driver.registry_auth(service.registry_credential, self.ctx)
+        if spec.get("build"):
+            builds.ensure_built(self.connection, service, spec, self.ctx, swarm=True, auth=auth)
         self._ensure_network(service.project)
         secrets = self._ensure_secrets(service, spec)
         body = self._service_body(service, spec, release.revision, secrets)

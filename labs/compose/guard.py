@@ -27,6 +27,7 @@ import yaml
 from django.utils.translation import gettext as _
 
 from deployments.compose import ComposeError, duration_seconds, load_yaml, memory_mib
+from panel.lib import safe_yaml
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -148,7 +149,7 @@ def quota_memory_mib(value):
 def _locations(text):
     """{("services", "web", "ports", 0): line} for every key and item (1-based lines); {} if unreadable."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = safe_yaml.compose(text)
     except yaml.YAMLError:
         return {}
     found = {}

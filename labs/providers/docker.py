@@ -13,12 +13,12 @@ filrouge.lab=<LABS_INSTANCE>, then the port allocations. Safe twice.
 from django.utils.translation import gettext as _
 
 from clusters.drivers import docker as driver
-from clusters.drivers.base import DriverError
 
 from labs.providers import docker_project as project
 from ..checks.base import CheckTarget
 from labs.compose.guard import ComposeRefused, guard_compose
 from labs.providers.docker_images import ensure_lab_image
+from ..errors import LabSetupError
 from ..ports import allocate_ports, release_ports
 from .base import Provider
 
@@ -41,7 +41,7 @@ class DockerProvider(Provider):
     def cluster(self):
         cluster = self.environment.cluster
         if cluster is None:
-            raise DriverError(_("This environment has no Docker host. Add a Docker cluster to the course, then launch again."))
+            raise LabSetupError(_("This environment has no Docker host. Add a Docker cluster to the course, then launch again."))
         return cluster
 
     def connect(self):
@@ -62,7 +62,7 @@ class DockerProvider(Provider):
                 try:
                     plan = guard_compose(start["compose"], ports, exercise.quota, allowed_registries(exercise), filename=f"{exercise.slug} (start.compose)")
                 except (ComposeRefused, ValueError) as exc:
-                    raise DriverError(_("The exercise's start.compose cannot run: %(error)s") % {"error": exc}) from None
+                    raise LabSetupError(_("The exercise's start.compose cannot run: %(error)s") % {"error": exc}) from None
                 project.run_plan(connection, environment, plan, allowed_registries(exercise), self.ctx)
         return {
             "docker": {"project": project.project_name(environment), "network": network["name"], "subnet": network["subnet"]},
@@ -85,7 +85,7 @@ class DockerProvider(Provider):
                 self.ctx.line(_("port %(port)s is already in use on the host; taking another") % {"port": ports[name]}, task="ports")
                 # Keep the busy port's row under a placeholder name so the next draw cannot pick it again.
                 self.environment.allocated_ports.filter(name=name).update(name=f"busy-{ports[name]}")
-        raise DriverError(_("Could not find free host ports on %(where)s after %(n)d tries. Widen FILROUGE_LABS_PORT_RANGE.") % {"where": connection.description, "n": PORT_REDRAWS})
+        raise LabSetupError(_("Could not find free host ports on %(where)s after %(n)d tries. Widen FILROUGE_LABS_PORT_RANGE.") % {"where": connection.description, "n": PORT_REDRAWS})
 
     def destroy(self):
         environment = self.environment

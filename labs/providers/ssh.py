@@ -25,6 +25,8 @@ from django.utils.translation import gettext as _
 from clusters.drivers import docker as docker_driver
 from clusters.drivers.base import DriverError, HostUnreachable
 from clusters.drivers.ssh import SshConnection, SshTarget, fingerprint
+
+from ..errors import LabSetupError
 from labs.checks.base import CheckTarget
 from labs.providers.ssh_image import PANEL_SSH_PORT, LabImageError, ensure_lab_host_image
 from labs.ports import allocate_ports, release_ports
@@ -50,7 +52,7 @@ def docker_limits(quota):
         try:
             limits["mem_limit"] = int(float(number) * MEMORY_UNITS[text[len(number):]])
         except (ValueError, KeyError):
-            raise DriverError(f"The exercise quota memory {quota['memory']!r} is not a size like 512Mi or 1Gi.") from None
+            raise LabSetupError(f"The exercise quota memory {quota['memory']!r} is not a size like 512Mi or 1Gi.") from None
     return limits
 
 
@@ -127,10 +129,12 @@ class SSHProvider(Provider):
         start = environment.exercise.start or {}
         user = start.get("user") or "student"
         if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user) or user == "root":
-            raise DriverError(_("start.user %(user)r cannot be a login name on the lab host: use lowercase letters, digits, - and _ (not root).") % {"user": user})
+            raise LabSetupError(_("start.user %(user)r cannot be a login name on the lab host: use lowercase letters, digits, - and _ (not root).") % {"user": user})
         student_key = (environment.student_ssh_key or "").strip()
         if not student_key:
-            raise DriverError(_("No SSH public key for this student: add one to the enrolment before launching an SSH exercise."))
+            raise LabSetupError(_("No SSH public key for this student: add one to the enrolment before launching an SSH exercise."),
+                                student=_("The lab has no SSH public key of yours yet: send your public key (the .pub file) to your teacher, "
+                                          "who adds it to your enrolment, then launch again."))
         address, bind = publish_address(cluster)
         private_key, public_key = new_keypair()
         ctx.add_secret(private_key)
@@ -195,7 +199,7 @@ class SSHProvider(Provider):
                 self.ctx.line(_("Port %(port)s is already in use on the host; taking another.") % {"port": port})
                 # Keep the row under another name so that the next draw cannot pick that port again.
                 environment.allocated_ports.filter(name=name).update(name=f"busy-{port}")
-        raise DriverError(_("No free host port found after %(count)d tries. Widen FILROUGE_LABS_PORT_RANGE.") % {"count": PORT_REDRAWS})
+        raise LabSetupError(_("No free host port found after %(count)d tries. Widen FILROUGE_LABS_PORT_RANGE.") % {"count": PORT_REDRAWS})
 
     def _read_host_key(self, container, path, deadline):
         """The host key line the container made at start, read through the Docker API (not over SSH)."""

@@ -6,3 +6,6 @@ class AccountsConfig(AppConfig):
     name = "panel.accounts"
     label = "accounts"
     verbose_name = _("Accounts")
+
+    def ready(self):
+        from . import throttle  # noqa: F401 - connects the lockout audit receiver

@@ -98,6 +98,9 @@ class ApiToken(Audited, models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The token that created this one through the API (None: created in the browser or by an
+    # admin). A child is never wider than its parent, and revoking the parent revokes it.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", editable=False)
 
     objects = ApiTokenQuerySet.as_manager()
     audit_exclude = {"digest", "last_used_at", "last_used_ip"}
@@ -109,12 +112,12 @@ class ApiToken(Audited, models.Model):
         return f"{self.name} ({TOKEN_PREFIX}_{self.prefix}_…)"
 
     @classmethod
-    def issue(cls, user, name, scope=TokenScope.READ, expires_at=None):
+    def issue(cls, user, name, scope=TokenScope.READ, expires_at=None, parent=None):
         """Create a token and return (token, plaintext); the plaintext is never stored."""
         prefix = _random(8)
         plaintext = f"{TOKEN_PREFIX}_{prefix}_{_random(43)}"
         token = cls.objects.create(
-            user=user, name=name, prefix=prefix, digest=token_digest(plaintext), scope=scope, expires_at=expires_at
+            user=user, name=name, prefix=prefix, digest=token_digest(plaintext), scope=scope, expires_at=expires_at, parent=parent
         )
         return token, plaintext
 
@@ -131,6 +134,15 @@ class ApiToken(Audited, models.Model):
         return self.scope == TokenScope.WRITE
 
     def revoke(self):
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+        """Revoke this token and every token created with it (children, their children...)."""
+        now = timezone.now()
+        pending, seen = [self], set()
+        while pending:
+            token = pending.pop()
+            if token.pk in seen:
+                continue
+            seen.add(token.pk)
+            if token.revoked_at is None:
+                token.revoked_at = now
+                token.save(update_fields=["revoked_at"])
+            pending.extend(ApiToken.objects.filter(parent=token).exclude(pk__in=seen))

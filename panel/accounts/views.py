@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -14,6 +15,13 @@ from .models import ApiToken
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # Django's LoginView sets site_name to the request's host name (no sites framework):
+        # the page is branded with the panel's own name instead.
+        context["site_name"] = settings.SITE_NAME
+        return context
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -1,18 +1,21 @@
 import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from panel.lib.filters import ChoicesFilter, DateOrDateTimeFilter
 
 from .models import Action, AuditEvent
 
 
 class AuditFilter(django_filters.FilterSet):
     user = django_filters.CharFilter(field_name="username", label=_("User"))
-    action = django_filters.MultipleChoiceFilter(choices=Action.choices, label=_("Action"))
+    action = ChoicesFilter(choices=Action.choices, label=_("Action"))
     object_type = django_filters.CharFilter(field_name="object_type__model", label=_("Object type"))
     object_id = django_filters.CharFilter(label=_("Object id"))
     request_id = django_filters.CharFilter(label=_("Request id"))
-    since = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte", label=_("Since"))
-    until = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt", label=_("Until"))
+    since = DateOrDateTimeFilter(field_name="time", lookup_expr="gte", label=pgettext_lazy("date range", "From"))
+    until = DateOrDateTimeFilter(field_name="time", lookup_expr="lt", end_of_day=True, label=pgettext_lazy("date range", "To"))
     q = django_filters.CharFilter(method="search", label=_("Search"))
 
     class Meta:

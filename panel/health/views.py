@@ -41,8 +41,28 @@ def healthz(request):
     else:
         components["workers"] = {"ok": False, "detail": "unknown: Redis is unreachable"}
     healthy = all(part["ok"] for part in components.values())
+    if not _is_operator(request):
+        # Worker and host names, versions and latencies help an attacker more than a load
+        # balancer: anonymous callers get the verdict and which part is down, nothing else.
+        components = {name: {"ok": part["ok"]} for name, part in components.items()}
     body = {"status": "ok" if healthy else "unhealthy", "time": timezone.now().isoformat(), "components": components}
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _is_operator(request):
+    """A logged-in operator (session), or an operator's API token in `Authorization: Bearer`."""
+    user = getattr(request, "user", None)
+    if getattr(user, "is_authenticated", False):
+        return bool(getattr(user, "is_operator", False))
+    try:
+        from rest_framework.request import Request
+
+        from panel.accounts.api_auth import ApiTokenAuthentication
+
+        found = ApiTokenAuthentication().authenticate(Request(request))
+    except Exception:  # a bad token gets the anonymous answer, not an error
+        return False
+    return bool(found and getattr(found[0], "is_operator", False))
 
 
 @never_cache

@@ -1,6 +1,6 @@
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.response import Response
@@ -52,7 +52,7 @@ class JobEvents(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
-        responses=JobEventSerializer(many=True),
+        responses=inline_serializer("JobEventPage", {"status": serializers.CharField(), "events": JobEventSerializer(many=True)}),
     )
     def get(self, request, pk):
         job = get_visible_or_404(Job, request.user, pk=pk)

@@ -2,6 +2,9 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from panel.lib.filters import ChoicesFilter, DateOrDateTimeFilter
 
 from .kinds import kind_choices
 from .models import Job, Status
@@ -10,12 +13,12 @@ from .models import Job, Status
 class JobFilter(django_filters.FilterSet):
     """Shared by the job list page and GET /api/jobs/."""
 
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices, label=_("Status"))
-    kind = django_filters.ChoiceFilter(choices=kind_choices, label=_("Kind"))
+    status = ChoicesFilter(choices=Status.choices, label=_("Status"))
+    kind = django_filters.ChoiceFilter(choices=kind_choices, label=_("Kind"), empty_label=_("Any kind"))
     user = django_filters.CharFilter(field_name="user__username", label=_("User"))
     target = django_filters.CharFilter(method="filter_target", label=_("Target"))
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateOrDateTimeFilter(field_name="created_at", lookup_expr="gte", label=pgettext_lazy("date range", "From"))
+    created_before = DateOrDateTimeFilter(field_name="created_at", lookup_expr="lt", end_of_day=True, label=pgettext_lazy("date range", "To"))
 
     class Meta:
         model = Job

@@ -5,11 +5,11 @@ from .models import Job, JobEvent
 
 
 class JobSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", default=None, read_only=True)
+    user = serializers.CharField(source="user.username", default=None, read_only=True, allow_null=True)
     target = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     duration_seconds = serializers.SerializerMethodField()
-    retry_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    retry_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     url = serializers.SerializerMethodField()
 
     class Meta:

@@ -80,3 +80,11 @@ def log_lines(events):
             + f'<span class="x">{escape(event.text)}</span></div>\n'
         )
     return mark_safe("".join(parts))  # every interpolated value above is escaped or ours
+
+
+@register.simple_tag
+def chosen_labels(field, none=""):
+    """The labels of the values chosen in a multiple-choice form field, for a filter's summary."""
+    chosen = {str(value) for value in (field.value() or [])}
+    labels = [str(label) for value, label in field.field.choices if str(value) in chosen]
+    return ", ".join(labels) or none

@@ -94,7 +94,7 @@ def test_compose_import_previews_lists_unsupported_keys_and_refuses_broken_files
     broken = client.post("/services/import/", {"cluster": cluster.pk, "text": "services:\n  web:\n    image: [a\n"})
 
     assert preview.status_code == 200
-    assert "services.web.build: not supported" in preview.content.decode()
+    assert "services.web.build (line 4): the build context cannot be read from pasted text; the image app/web:1 is deployed as it is" in preview.content.decode()
     assert broken.status_code == 400 and "compose.yaml, line 4, column 1" in broken.content.decode()
     assert not Service.objects.exists()
 

@@ -51,7 +51,7 @@ def test_make_run_serves_a_healthy_panel_from_a_fresh_copy_and_stops_on_ctrl_c(t
         output = (tmp_path / "make-run.log").read_text()
         assert "one-time password: " in output and "database: sqlite3" in output
         body = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
-        assert body["components"]["redis"]["ok"] and body["components"]["workers"]["alive"] == 1
+        assert body["components"]["redis"]["ok"] and body["components"]["workers"]["ok"]  # details are for operators
 
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         process.wait(timeout=60)  # make itself reports the interrupt; what matters is below

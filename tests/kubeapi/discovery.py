@@ -34,13 +34,13 @@ def _group_doc(group, versions):
     return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
 
 
-def api_group_list():
-    groups = [_group_doc(g, vs) for g, vs in served_versions().items() if g]
+def api_group_list(legacy=False):
+    groups = [_group_doc(g, vs) for g, vs in served_versions(legacy).items() if g]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(group):
-    versions = served_versions().get(group)
+def api_group(group, legacy=False):
+    versions = served_versions(legacy).get(group)
     if not versions or not group:
         return None
     doc = _group_doc(group, versions)
@@ -52,13 +52,13 @@ def _hash(text):
     return base64.b64encode(hashlib.sha256(text.encode()).digest()[:8]).decode()
 
 
-def resource_list(group, version):
+def resource_list(group, version, legacy=False):
     """APIResourceList for one group/version, or None if it is not served."""
-    if version not in served_versions().get(group, []):
+    if version not in served_versions(legacy).get(group, []):
         return None
     resources = []
     for t in ALL_TYPES:
-        if t.group != group or version not in t.versions:
+        if t.group != group or not t.serves(version, legacy):
             continue
         entry = {"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
                  "kind": t.kind, "verbs": list(t.verbs)}

@@ -30,6 +30,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown: the real server leaves the field out
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body

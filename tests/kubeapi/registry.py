@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import admission
 from .apply import record_update, refresh_managed, server_side_apply
+from .decoding import check_apply_body
 from .errors import ApiError, already_exists, bad_request, conflict, field_error, invalid, not_found
 from .events import EventRecorder
 from .meta import clone, dig, new_uid, random_suffix, rfc3339, now
@@ -257,6 +258,7 @@ class Registry:
             old = self.store.get(rtype.key, ns if rtype.namespaced else "", name)
             if ptype == "apply":
                 applied = self._applied_config(rtype, patch, name, version, api_version)
+                check_apply_body(rtype, applied, ns if rtype.namespaced else "", name, api_version)
                 wanted_rv = applied["metadata"].pop("resourceVersion", None)
                 wanted_uid = applied["metadata"].get("uid")
                 for key in SYSTEM_META:

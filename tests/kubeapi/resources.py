@@ -44,6 +44,11 @@ class ResourceType:
     name_rule: str = "subdomain"     # subdomain | label | dns1035 | path
     stored: bool = True              # False for review-style "virtual" resources
     field_selectors: tuple = ()
+    # Versions served only while the stand-in plays an older cluster (`serve_legacy_versions`).
+    legacy_versions: tuple = ()
+    # {version: text} for versions the API still serves but has deprecated: every answer for
+    # them carries the text in a `Warning: 299 - "..."` header, as a real API server does.
+    deprecated: dict = field(default_factory=dict)
     sub_by_name: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -58,6 +63,12 @@ class ResourceType:
     @property
     def storage_version(self):
         return self.versions[0]
+
+    def serves(self, version, legacy=False):
+        return version in self.versions or (legacy and version in self.legacy_versions)
+
+    def all_versions(self, legacy=False):
+        return self.versions + (self.legacy_versions if legacy else ())
 
     def api_version(self, version=None):
         version = version or self.storage_version
@@ -105,6 +116,9 @@ ALL_TYPES = [
     ResourceType("", ("v1",), "limitranges", "LimitRange", True, short_names=("limits",)),
     ResourceType("", ("v1",), "persistentvolumeclaims", "PersistentVolumeClaim", True, short_names=("pvc",),
                  subresources=(_status("PersistentVolumeClaim"),), has_status=True),
+    # Served and deprecated since 1.33, with the real server's warning text.
+    ResourceType("", ("v1",), "endpoints", "Endpoints", True, short_names=("ep",),
+                 deprecated={"v1": "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"}),
     # apps/v1
     ResourceType("apps", ("v1",), "deployments", "Deployment", True, short_names=("deploy",), categories=("all",),
                  subresources=(_status("Deployment"),
@@ -126,6 +140,12 @@ ALL_TYPES = [
     # policy/v1
     ResourceType("policy", ("v1",), "poddisruptionbudgets", "PodDisruptionBudget", True, short_names=("pdb",),
                  subresources=(_status("PodDisruptionBudget"),), has_status=True, generation=True),
+    # storage.k8s.io/v1; v1beta1 (CSIStorageCapacity only, deprecated) as clusters 1.24-1.26 served it
+    ResourceType("storage.k8s.io", ("v1",), "storageclasses", "StorageClass", False, short_names=("sc",)),
+    ResourceType("storage.k8s.io", ("v1",), "csistoragecapacities", "CSIStorageCapacity", True,
+                 legacy_versions=("v1beta1",),
+                 deprecated={"v1beta1": "storage.k8s.io/v1beta1 CSIStorageCapacity is deprecated in v1.24+, "
+                                        "unavailable in v1.27+; use storage.k8s.io/v1 CSIStorageCapacity"}),
     # rbac.authorization.k8s.io/v1
     ResourceType("rbac.authorization.k8s.io", ("v1",), "roles", "Role", True, name_rule="path"),
     ResourceType("rbac.authorization.k8s.io", ("v1",), "rolebindings", "RoleBinding", True, name_rule="path"),
@@ -148,38 +168,46 @@ ALL_TYPES = [
 ]
 
 BY_KEY = {t.key: t for t in ALL_TYPES}
-GROUP_ORDER = ["", "apps", "autoscaling", "networking.k8s.io", "policy", "rbac.authorization.k8s.io",
+GROUP_ORDER = ["", "apps", "autoscaling", "networking.k8s.io", "policy", "storage.k8s.io", "rbac.authorization.k8s.io",
                "authorization.k8s.io", "authentication.k8s.io"]
 
 
-def lookup(group, version, plural):
+def lookup(group, version, plural, legacy=False):
     """The type served at ``/apis/{group}/{version}/{plural}``, or None."""
     rtype = BY_KEY.get(f"{group}/{plural}")
-    if rtype is None or version not in rtype.versions:
+    if rtype is None or not rtype.serves(version, legacy):
         return None
     return rtype
 
 
-def by_kind(api_version, kind):
+def by_kind(api_version, kind, legacy=False):
     group, _, version = api_version.rpartition("/")
     for t in ALL_TYPES:
-        if t.group == group and t.kind == kind and version in t.versions:
+        if t.group == group and t.kind == kind and t.serves(version, legacy):
             return t
     return None
 
 
-def served_versions():
+def served_versions(legacy=False):
     """{group: [versions, preferred first]} in discovery order."""
     out = {}
     for group in GROUP_ORDER:
         versions = []
         for t in ALL_TYPES:
             if t.group == group:
-                for v in t.versions:
+                for v in t.all_versions(legacy):
                     if v not in versions:
                         versions.append(v)
         out[group] = versions
     return out
+
+
+def deprecation_warning(rtype, version):
+    """The `Warning` header value for a deprecated version (RFC 7234 code 299, agent "-"), or None."""
+    text = rtype.deprecated.get(version)
+    if not text:
+        return None
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # --- version conversion -------------------------------------------------------

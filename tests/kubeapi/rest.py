@@ -20,7 +20,7 @@ from . import discovery
 from .errors import ApiError, bad_request, method_not_allowed
 from .meta import truthy
 from .rbac import RBAC, check_escalation, denial
-from .resources import lookup, to_version
+from .resources import deprecation_warning, lookup, to_version
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from .subresources import Subresources
 
@@ -117,21 +117,33 @@ class Api:
         else:
             if len(parts) == 1:
                 self._authorize_path(req, path)
-                return Response(200, discovery.api_group_list())
+                return Response(200, discovery.api_group_list(self.standin.serve_legacy_versions))
             if len(parts) == 2:
                 self._authorize_path(req, path)
-                doc = discovery.api_group(parts[1])
+                doc = discovery.api_group(parts[1], self.standin.serve_legacy_versions)
                 if doc is None:
                     raise NOT_FOUND
                 return Response(200, doc)
             group, version, rest = parts[1], parts[2], parts[3:]
         if not rest:
             self._authorize_path(req, path)
-            doc = discovery.resource_list(group, version)
+            doc = discovery.resource_list(group, version, self.standin.serve_legacy_versions)
             if doc is None:
                 raise NOT_FOUND
             return Response(200, doc)
-        return self._resource(req, group, version, rest)
+        namespaced = rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize")
+        rtype = lookup(group, version, rest[2] if namespaced else rest[0], self.standin.serve_legacy_versions)
+        warning = deprecation_warning(rtype, version) if rtype is not None else None
+        if warning is None:
+            return self._resource(req, group, version, rest)
+        # A deprecated version still served: every answer says so, errors included.
+        try:
+            response = self._resource(req, group, version, rest)
+        except ApiError as err:
+            err.headers = {**(err.headers or {}), "Warning": warning}
+            raise
+        response.headers = {**(response.headers or {}), "Warning": warning}
+        return response
 
     def _authorize_path(self, req, path):
         if req.identity is None:
@@ -149,7 +161,7 @@ class Api:
             raise NOT_FOUND
         plural, name = rest[0], (rest[1] if len(rest) > 1 else None)
         sub = rest[2] if len(rest) > 2 else ""
-        rtype = lookup(group, version, plural)
+        rtype = lookup(group, version, plural, self.standin.serve_legacy_versions)
         if rtype is None or (ns is not None and not rtype.namespaced):
             raise NOT_FOUND
         if sub and sub not in rtype.sub_by_name:

@@ -73,6 +73,9 @@ class KubeStandin:
         self.auto_ready_delay = 0.2
         self.failing_images = []
         self.failing_reason = "ImagePullBackOff"
+        # Play an older cluster that still serves (deprecated) versions now removed, such as
+        # storage.k8s.io/v1beta1 (CSIStorageCapacity only, as in Kubernetes 1.24-1.26).
+        self.serve_legacy_versions = False
         self.termination_delay = 0.1
         self.bookmark_interval = 5.0
         self.request_log = []
@@ -281,6 +284,7 @@ class KubeStandin:
         self.auto_ready_delay = 0.2
         self.failing_images = []
         self.failing_reason = "ImagePullBackOff"
+        self.serve_legacy_versions = False
         self.clear_faults()
 
     def objects(self, key, namespace=None):

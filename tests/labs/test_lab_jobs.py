@@ -17,16 +17,28 @@ from .jobhelpers import job_text, run_now
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_it_fails_a_launch_when_the_course_has_no_cluster_and_says_how_to_fix_it(exercise, enrolled, sam):
+def test_a_launch_with_no_cluster_fails_telling_the_student_in_their_words_and_the_teacher_how_to_fix_it(exercise, enrolled, sam, carol, caplog):
     environment = Environment.objects.create(exercise=exercise, owner=sam)
 
     job = run_now("lab-launch", environment, sam)
 
     assert job.status == Status.FAILED
-    assert "has no cluster for docker exercises" in job.error and "--cluster" in job.error
-    assert environment.state == EnvironmentState.FAILED and environment.error == job.error
+    assert job.error == environment.error == "This exercise cannot start yet: the lab is not set up for it. Your teacher sees what is missing on the course page."
+    assert "has no cluster for docker exercises" in environment.error_detail and "--cluster" in environment.error_detail
+    assert "--cluster" not in job_text(job) and "cluster" not in job.error
+    assert "--cluster" in caplog.text  # operators read it in the panel's log
+    assert environment.state == EnvironmentState.FAILED
     assert environment.access == {} and environment.expires_at is None
     assert "Finished: failed." in job_text(job)
+
+
+def test_a_teacher_who_launches_reads_the_detail_in_the_job(exercise, enrolled, carol):
+    environment = Environment.objects.create(exercise=exercise, owner=carol)
+
+    job = run_now("lab-launch", environment, carol)
+
+    assert "has no cluster for docker exercises" in job.error and "--cluster" in job.error
+    assert environment.error.startswith("This exercise cannot start yet")
 
 
 def test_it_destroys_a_never_built_environment_and_a_second_destroy_changes_nothing(exercise, enrolled, sam):
@@ -124,7 +136,20 @@ def test_a_check_that_cannot_reach_the_environment_records_every_check_failed_wi
     job = run_now("lab-check", environment, sam)
 
     attempt = environment.attempts.get()
-    assert job.status == Status.FAILED and job.error.startswith("Could not observe the environment: ")
+    # The student is told what happened in their words; the engine's address stays out of it.
+    assert job.status == Status.FAILED and job.error.startswith("Could not observe your environment to check it. Try again")
+    assert "filrouge-test-no-such-engine" not in job.error
     assert attempt.score == 0 and attempt.finished_at and len(attempt.results) == 2
     assert all(not r["passed"] and r["detail"] == job.error for r in attempt.results)
     assert environment.score == 0 and environment.last_checked_at
+
+
+def test_a_teacher_whose_check_cannot_reach_the_environment_reads_why(exercise, enrolled, sam, carol):
+    from clusters.models import Cluster
+
+    cluster = Cluster.objects.create(name="gone", kind="docker", endpoint="unix:///run/filrouge-test-no-such-engine.sock")
+    environment = Environment.objects.create(exercise=exercise, owner=sam, cluster=cluster, state=EnvironmentState.READY)
+
+    job = run_now("lab-check", environment, carol)
+
+    assert job.error.startswith("Could not observe the environment: ") and "filrouge-test-no-such-engine" in job.error

@@ -1,5 +1,10 @@
 """manage.py run_recipe PATH --limit HOSTS_OR_GROUPS [--check]: a recipe or playbook as a job, here and now.
 
+PATH is a playbook file, a project folder (a playbook with its roles/, group_vars/,
+files/...: --playbook names which one when there are several), a .zip or .tar.gz of
+such a folder, or a built-in recipe's name. The native engine runs what it can;
+ansible-runner runs the rest, in the same job (its first line says which and why).
+
 The job is recorded like any other (it shows on the panel's pages) but runs in this
 process, so a script sees its live log on standard output and its outcome in the exit
 status: 0 when every host succeeded, 1 otherwise.
@@ -14,6 +19,7 @@ from django.db import connection
 from rest_framework.exceptions import ValidationError
 
 from clusters.recipes import builtin_names
+from clusters.recipes.project import encode_archive
 from panel.audit.context import acting_as
 from panel.jobs.kinds import get_kind
 from panel.jobs.models import Job, JobEvent, Status
@@ -24,18 +30,26 @@ class Command(BaseCommand):
     help = "Run a recipe or a simple Ansible playbook on servers or groups, print its live log and recap."
 
     def add_arguments(self, parser):
-        parser.add_argument("path", help=f"A recipe or playbook file, or a built-in recipe ({', '.join(builtin_names())}).")
+        parser.add_argument("path", help=f"A playbook or recipe file, a project folder (or its .zip / .tar.gz), or a built-in recipe "
+                                         f"({', '.join(builtin_names())}).")
+        parser.add_argument("--playbook", default="", help="In a project folder or archive: the playbook to run (default: site.yml, "
+                                                          "playbook.yml, main.yml or the only one).")
+        parser.add_argument("--tags", "-t", default="", help="Only tasks with these tags (comma-separated), as ansible-playbook --tags.")
+        parser.add_argument("--skip-tags", default="", help="Skip tasks with these tags (comma-separated).")
         parser.add_argument("--limit", "-l", required=True, help="Server and group names, comma-separated (web,db01,!web03; all).")
         parser.add_argument("--check", "-C", action="store_true", help="Dry run: report what would change, change nothing.")
         parser.add_argument("--forks", "-f", type=int, default=None, help="Hosts worked on at once (default 20).")
         parser.add_argument("--extra-vars", "-e", action="append", default=[], metavar="KEY=VALUE", help="A variable for the recipe (repeatable).")
 
-    def handle(self, path, limit, check, forks, extra_vars, **options):
-        params = {"limit": limit, "check": check, "variables": _variables(extra_vars)}
+    def handle(self, path, limit, check, forks, extra_vars, playbook="", tags="", skip_tags="", **options):
+        params = {"limit": limit, "check": check, "variables": _variables(extra_vars),
+                  "tags": _words(tags), "skip_tags": _words(skip_tags), "playbook_file": playbook}
         if forks:
             params["forks"] = forks
         if not Path(path).exists() and path in builtin_names():
             params["recipe"] = path
+        elif path.endswith((".zip", ".tar.gz", ".tgz", ".tar")) and Path(path).is_file():
+            params["project"] = encode_archive(Path(path).read_bytes())
         else:
             params["path"] = str(Path(path).resolve())
         kind = get_kind("recipe-run")
@@ -57,6 +71,10 @@ class Command(BaseCommand):
             raise CommandError(f"Job #{job.pk} {job.status}: {job.error}")
 
 
+def _words(text):
+    return [word.strip() for word in (text or "").split(",") if word.strip()]
+
+
 def _variables(pairs):
     variables = {}
     for pair in pairs:
@@ -71,7 +89,7 @@ def _errors(detail):
     if isinstance(detail, dict):
         return "; ".join(f"{key}: {_errors(value)}" for key, value in detail.items())
     if isinstance(detail, list):
-        return " ".join(_errors(item) for item in detail)
+        return "\n".join(_errors(item) for item in detail)
     return str(detail)
 
 

@@ -144,6 +144,9 @@ class KubernetesBackend(Backend):
 
     def deploy(self, release, previous=None):
         service, spec = release.service, release.spec
+        if spec.get("build"):
+            raise DriverError(f"{service} is built from source (compose `build:`), which the panel builds on Docker and Swarm clusters only. "
+                              "Build and push the image, then name it in the service's image and tag.")
         objects = self.render(service, spec, release.revision)
         self.ctx.line(f"applying {len(objects)} object(s) to namespace {service.project} as field manager {driver.FIELD_MANAGER}", task="apply")
         self.ensure_namespace(service.project)

@@ -1,11 +1,16 @@
-"""manage.py import_compose PATH --cluster NAME [--project NAME] [--dry-run]"""
+"""manage.py import_compose PATH --cluster NAME [--project NAME] [--registry HOST/PATH --registry-credential NAME] [--dry-run]
+
+PATH is a compose file or the project folder holding it (compose.yaml, docker-compose.yml...);
+build contexts, env files, secret and config files are read relative to it."""
 
 import os
 
 from django.core.management.base import BaseCommand, CommandError
 
 from clusters.models import Cluster
-from deployments.compose import ComposeError, apply_plan, parse_compose, read_env_file
+from clusters.models import Credential
+from deployments.builds import find_compose_file
+from deployments.compose import ComposeError, apply_plan, check_target, parse_compose, read_env_file
 from panel.audit.context import acting_as
 from panel.audit.models import Action
 from panel.audit.recorder import record
@@ -19,13 +24,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path", help="The compose file (compose.yaml, docker-compose.yml...)")
+        parser.add_argument("path", help="The compose file, or the project folder holding compose.yaml / docker-compose.yml and its build contexts")
         parser.add_argument("--cluster", required=True, help="Name of the Docker or Swarm cluster to deploy onto")
         parser.add_argument("--project", help="Project name (default: the file's `name:` or its folder's name)")
+        parser.add_argument("--registry", help="Registry (host:port/path) to push the images of services built from source to; needed on Swarm")
+        parser.add_argument("--registry-credential", help="Name of the registry credential to push and pull those images with")
         parser.add_argument("--dry-run", action="store_true", help="Print the preview only; save and deploy nothing")
         parser.add_argument("--no-deploy", action="store_true", help="Save the services but do not start the deploy job")
 
-    def handle(self, path, cluster, project, dry_run, no_deploy, **options):
+    def handle(self, path, cluster, project, dry_run, no_deploy, registry=None, registry_credential=None, **options):
         try:
             target = Cluster.objects.get(name=cluster)
         except Cluster.DoesNotExist:
@@ -33,6 +40,17 @@ class Command(BaseCommand):
             raise CommandError(f"No cluster named {cluster!r}. Docker and Swarm clusters: {known}.") from None
         if target.kind not in ("docker", "swarm"):
             raise CommandError(f"Cluster {cluster} is a {target.get_kind_display()}; compose files deploy onto Docker or Swarm clusters.")
+        credential = None
+        if registry_credential:
+            credential = Credential.objects.filter(name=registry_credential, kind="registry").first()
+            if credential is None:
+                known = ", ".join(Credential.objects.filter(kind="registry").values_list("name", flat=True)) or "none"
+                raise CommandError(f"No registry credential named {registry_credential!r}. Registry credentials: {known}.")
+        if os.path.isdir(path):
+            found = find_compose_file(path)
+            if found is None:
+                raise CommandError(f"{path} holds no compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml.")
+            path = found
         base_dir = os.path.dirname(os.path.abspath(path))
         variables = {}
         dotenv = os.path.join(base_dir, ".env")
@@ -42,17 +60,18 @@ class Command(BaseCommand):
             variables.update(os.environ)  # the shell wins over .env, as with docker compose
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
-            plan = parse_compose(text, filename=path, project=project, variables=variables, base_dir=base_dir)
+            plan = parse_compose(text, filename=path, project=project, variables=variables, base_dir=base_dir, registry=registry)
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
         except ComposeError as exc:
             raise CommandError(str(exc)) from None
+        check_target(plan, target)
         self.stdout.write(plan.preview())
         if dry_run:
             self.stdout.write("Dry run: nothing was saved or deployed.")
             return
         with acting_as(user=None, source="cli"):
-            services = apply_plan(plan, target)
+            services = apply_plan(plan, target, registry_credential=credential)
             record(Action.OTHER, target, message=f"Imported {path} as project {plan.project} ({len(services)} services)")
             self.stdout.write(f"Saved {len(services)} service(s) in project {plan.project} on {target}.")
             if no_deploy:

@@ -6,7 +6,7 @@ Every file is validated first; a broken one is named with its line and nothing c
 from django.core.management.base import BaseCommand, CommandError
 
 from labs.exercise_file import ExerciseFileError
-from labs.loading import CourseLoadError, load_course
+from labs.loading import CourseLoadError, load_course, setup_warnings
 from panel.audit.context import acting_as
 
 
@@ -28,3 +28,5 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} course {course.title!r} (slug {course.slug}, enrolment code {course.code}) with {len(exercises)} exercise(s):")
         for exercise in exercises:
             self.stdout.write(f"  {exercise.slug}: {exercise.title} [{exercise.target}, {len(exercise.checks)} check(s), {exercise.max_score} point(s)]")
+        for warning in setup_warnings(course):
+            self.stderr.write(self.style.WARNING(f"Warning: {warning}"))

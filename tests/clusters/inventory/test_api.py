@@ -142,7 +142,7 @@ def test_a_recipe_run_is_started_for_servers_or_a_limit(bob):
     ({"recipe": "base-packages"}, "servers", "Choose at least one server"),
     ({"recipe": "nope", "limit": "all"}, "recipe", "not a valid choice"),
     ({"recipe": "base-packages", "playbook": "- ping:", "limit": "all"}, "recipe", "exactly one"),
-    ({"playbook": "- name: x\n  frobnicate: {}\n", "limit": "all"}, "playbook", "playbook, line 2, column 3: unsupported module 'frobnicate'"),
+    ({"playbook": "- name: x\n  frobnicate: {}\n", "limit": "all"}, "playbook", "playbook, line 2, column 3: unknown module 'frobnicate'"),
     ({"playbook": "- name: x\n  copy: {dest: /a, content: b, mode: rwx}\n", "limit": "all"}, "playbook", "playbook, line 2"),
     ({"playbook": "- name: x\n  copy: {dest: /a\n", "limit": "all"}, "playbook", "playbook, line 3, column 1"),
     ({"recipe": "base-packages", "limit": "nothing-matches"}, "limit", "matches no server"),

@@ -186,5 +186,5 @@ def test_run_recipe_refuses_a_broken_playbook_naming_its_line(db, tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("- hosts: all\n  tasks:\n    - name: Oops\n      service_x: {name: a}\n")
 
-    with pytest.raises(CommandError, match=r"broken.yml, line 4, column 7: unsupported module 'service_x'"):
+    with pytest.raises(CommandError, match=r"broken.yml, line 4, column 7: unknown module 'service_x'"):
         call_command("run_recipe", str(broken), "--limit", "all")

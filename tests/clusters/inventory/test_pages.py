@@ -302,7 +302,7 @@ def test_a_recipe_that_cannot_run_is_a_field_error_on_the_run_form(bob, inventor
     response = logged_in(bob).post("/inventory/run/", {"servers": [server.pk], "playbook": "- name: x\n  nosuchmodule: {}\n", "forks": 20})
 
     assert response.status_code == 400
-    assert "playbook, line 2, column 3: unsupported module 'nosuchmodule'" in html.unescape(response.content.decode())
+    assert "playbook, line 2, column 3: unknown module 'nosuchmodule'" in html.unescape(response.content.decode())
     assert Job.objects.count() == 0
 
 

@@ -50,7 +50,7 @@ def test_the_notes_stack_example_becomes_two_services_with_everything_the_panel_
 def test_an_unset_variable_without_default_is_a_warning_and_a_required_one_an_error_with_its_line():
     plan = parse_compose(example_text(), filename="notes-stack.yaml", project="notes", variables={})
     assert "variable NOTES_DB_PASSWORD is not set; an empty string was used." in plan.warnings
-    assert "services.web.env_file: .env cannot be read from an upload; add its variables to the environment instead." in plan.unsupported
+    assert "services.web.env_file[0] (line 24): .env cannot be read from pasted text; add its variables to the environment instead." in plan.unsupported
 
     text = "services:\n  web:\n    image: app:${TAG:?give the tag}\n"
     with pytest.raises(ComposeError, match=r"^compose.yaml, line 3, column 12: variable TAG is required: give the tag.$"):
@@ -93,16 +93,16 @@ def test_an_old_version_3_file_with_anchors_and_unsupported_keys_is_read_and_the
     assert api.spec["update"]["parallelism"] == 2 and api.spec["update"]["delay"] == 0.5 and api.spec["update"]["order"] == "stop-first"
     assert api.spec["volumes"] == [{"source": "cache", "target": "/cache", "read_only": True, "size_mib": None}]
     assert plan.unsupported == [
-        "secrets: not supported (set secret values on the service in the panel)",
-        "services.api.build: not supported (build the image and push it to a registry, then name it in `image`)",
-        "services.api.container_name: not supported (the panel names containers itself (<project>-<service>-r<revision>-<n>))",
-        "services.api.cap_add: not supported",
-        "services.api.ports: 9000-9001:9000-9001 (port ranges and IPv6 short syntax are not supported; use the long syntax)",
-        "services.api.volumes: ./conf is a path relative to the compose file; give an absolute path or a named volume",
-        "services.api.deploy.placement: not supported",
+        "secrets.token.file (line 21): ./token.txt cannot be read from pasted text; upload the project folder as an archive, or set the value on the service.",
+        "services.api.container_name (line 11): not supported (the panel names containers itself (<project>-<service>-r<revision>-<n>); other services reach it by its service name)",
+        "services.api.cap_add (line 14): not supported",
+        "services.api.build (line 10): the build context cannot be read from pasted text; the image 127.0.0.1:5000/api is deployed as it is (upload the project folder as an archive to build it)",
+        "services.api.ports[1] (line 13): 9000-9001:9000-9001 (port ranges and IPv6 short syntax are not supported; use the long syntax)",
+        "services.api.volumes[1] (line 18): ./conf is a path relative to the compose file; give an absolute path or a named volume",
+        "services.api.deploy.placement (line 16): not supported",
     ]
     assert any(note.startswith("version: '3.8' is obsolete") for note in plan.notes)
-    assert "services.api.volumes: cache is not declared under the top-level volumes; it is created as a named volume." in plan.warnings
+    assert "services.api.volumes[0] (line 18): cache is not declared under the top-level volumes; it is created as a named volume." in plan.warnings
     preview = plan.preview()
     assert "Not supported (not imported):" in preview and "cap_add" in preview
 
@@ -111,9 +111,9 @@ def test_an_old_version_3_file_with_anchors_and_unsupported_keys_is_read_and_the
     ("services:\n  web:\n    image: app\n   ports: [80]\n", r"^broken.yaml, line 4, column 4: "),
     ("services:\n\tweb:\n    image: app\n", r"^broken.yaml, line 2, column 1: .*tabs cannot indent YAML"),
     ("services:\r\n  web:\r\n    image: [app\r\n", r"^broken.yaml, line 4, column 1: "),
-    ("services:\n  web:\n    command: run\n", r"^broken.yaml: services.web has no image.$"),
+    ("services:\n  web:\n    command: run\n", r"^broken.yaml: services.web \(line 2\): a service needs an `image` or a `build` \(neither is given\).$"),
     ("- just\n- a list\n", r"^broken.yaml: a compose file is a mapping"),
-    ("services:\n  web:\n    image: app\n    depends_on: [db]\n", r"depends_on names unknown service\(s\): db"),
+    ("services:\n  web:\n    image: app\n    depends_on: [db]\n", r"services.web.depends_on \(line 4\): unknown service\(s\): db"),
 ])
 def test_broken_files_are_refused_with_the_file_and_line(text, message):
     with pytest.raises(ComposeError, match=message):

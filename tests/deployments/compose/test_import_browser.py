@@ -29,7 +29,7 @@ def test_uploading_the_example_shows_a_preview_and_a_broken_file_its_line(live_s
     preview = page.locator("#compose-preview").inner_text()
     assert "Project notes: 2 services" in preview
     assert "registry.example.test/notes/web:1.4.2" in preview and "(secret: POSTGRES_PASSWORD)" in preview
-    assert "services.web.env_file: .env cannot be read from an upload" in page.locator("#compose-unsupported").inner_text()
+    assert "services.web.env_file[0] (line 24): .env cannot be read from pasted text" in page.locator("#compose-unsupported").inner_text()
     assert "page-pw-5772" not in preview
 
     broken = tmp_path / "broken.yaml"

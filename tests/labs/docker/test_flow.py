@@ -144,8 +144,8 @@ def test_a_launch_the_guard_refuses_fails_and_leaves_nothing_behind(lab, sam, do
     run_job(job)
     environment.refresh_from_db()
 
-    assert job.status == Status.FAILED and "privileged" in job.error
-    assert environment.state == EnvironmentState.FAILED and environment.error == job.error
+    assert job.status == Status.FAILED and job.error.startswith("This exercise cannot start yet: the lab is not set up for it.")
+    assert environment.state == EnvironmentState.FAILED and environment.error == job.error and "privileged" in environment.error_detail
     assert nothing_left(docker_client, environment) and environment.allocated_ports.count() == 0
     assert "removed what was half-created" in job_text(job)
 
@@ -162,7 +162,8 @@ def test_a_teardown_that_fails_is_shown_then_retried_by_the_sweep(lab, sam, dock
     environment.refresh_from_db()
 
     assert failed.status == Status.FAILED and failed.error.startswith("Teardown failed, retried automatically")
-    assert environment.state == EnvironmentState.DESTROYING and environment.error == failed.error
+    assert environment.state == EnvironmentState.DESTROYING and environment.error_detail == failed.error
+    assert environment.error == "Removing the environment failed; the panel tries again by itself."
     assert sweep_expired_environments() == []  # not hammered: retried a minute later
     Job.objects.filter(pk=failed.pk).update(finished_at=timezone.now() - timedelta(minutes=2))
     Cluster.objects.filter(pk=cluster.pk).update(endpoint=real_endpoint)
@@ -171,7 +172,7 @@ def test_a_teardown_that_fails_is_shown_then_retried_by_the_sweep(lab, sam, dock
     environment.refresh_from_db()
 
     assert retried.status == Status.SUCCEEDED, job_text(retried)
-    assert environment.state == EnvironmentState.DESTROYED and environment.error == ""
+    assert environment.state == EnvironmentState.DESTROYED and environment.error == environment.error_detail == ""
     assert nothing_left(docker_client, environment)
 
 

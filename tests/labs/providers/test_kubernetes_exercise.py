@@ -159,7 +159,9 @@ def test_it_neither_takes_over_nor_deletes_a_namespace_of_another_environment(ku
     try:
         job = run_now("lab-launch", environment, user=sam)
         assert job.status == "failed"
-        assert "belongs to another lab environment or panel" in job.error
+        assert "FILROUGE_LABS_INSTANCE" not in job.error and job.error.startswith("Your environment could not be built this time")
+        environment.refresh_from_db()
+        assert "belongs to another lab environment or panel" in environment.error_detail
         assert admin.read_namespace(environment.name).metadata.labels["filrouge.lab"] == "another-panel"  # not deleted by the clean-up
     finally:
         admin.delete_namespace(environment.name)

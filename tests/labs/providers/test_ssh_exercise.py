@@ -248,7 +248,8 @@ def test_it_refuses_to_launch_without_the_students_key(ssh_course, sam, docker_c
     environment = Environment.objects.create(exercise=make_exercise(ssh_course, "ssh-harden-systemd"), owner=sam)
     job = run_now("lab-launch", environment, user=sam)
     assert job.status == "failed"
-    assert "No SSH public key for this student" in job.error
+    assert job.error.startswith("The lab has no SSH public key of yours yet: send your public key")  # what the student can do
+    assert "No SSH public key for this student" in environment.error_detail  # what the teacher reads
     assert environment.state == "failed"
     assert env_containers(docker_client, environment) == []
     assert not AllocatedPort.objects.filter(environment=environment).exists()

@@ -2,12 +2,13 @@ import pytest
 from django.test import Client
 
 from panel.jobs.models import Job, Status
+from tests.fixtures.actors import logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_healthz_reports_each_component_and_answers_200_with_a_live_worker(worker):
-    response = Client().get("/healthz")
+def test_healthz_reports_each_component_and_answers_200_with_a_live_worker(worker, bob):
+    response = logged_in(bob).get("/healthz")
 
     assert response.status_code == 200
     body = response.json()
@@ -18,17 +19,17 @@ def test_healthz_reports_each_component_and_answers_200_with_a_live_worker(worke
     assert set(body["components"]["queues"]["depth"]) == {"high", "default", "low"}
 
 
-def test_healthz_answers_503_without_a_worker(clean_redis):
-    response = Client().get("/healthz")
+def test_healthz_answers_503_without_a_worker(clean_redis, bob):
+    response = logged_in(bob).get("/healthz")
 
     assert response.status_code == 503
     assert response.json()["components"]["workers"] == {"ok": False, "alive": 0, "workers": [], "detail": "0 worker(s) alive"}
 
 
-def test_healthz_answers_503_naming_redis_when_redis_is_down(settings):
+def test_healthz_answers_503_naming_redis_when_redis_is_down(settings, bob):
     settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0"} for name in ("high", "default", "low")}
 
-    response = Client().get("/healthz")
+    response = logged_in(bob).get("/healthz")
 
     assert response.status_code == 503
     assert response.json()["components"]["redis"]["detail"].startswith("Redis unreachable")
