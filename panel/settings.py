@@ -371,6 +371,8 @@ METRICS_CHART_POLL_SECONDS = env_int("FILROUGE_METRICS_CHART_POLL_SECONDS", 15)
 # Container stats: one call per running container (the Docker API has no bulk stats call), at
 # most this many at a time.
 METRICS_DOCKER_STATS_WORKERS = env_int("FILROUGE_METRICS_DOCKER_STATS_WORKERS", 8)
+# ...and no new stats call after this many seconds of a probe round (the rest go first next round).
+METRICS_DOCKER_STATS_BUDGET = env_int("FILROUGE_METRICS_DOCKER_STATS_BUDGET", 20)
 # Load tests (deployments/loadtest.py): hard limits a job's parameters cannot exceed.
 LOADTEST_MAX_SECONDS = env_int("FILROUGE_LOADTEST_MAX_SECONDS", 300)
 LOADTEST_MAX_CONCURRENCY = env_int("FILROUGE_LOADTEST_MAX_CONCURRENCY", 200)

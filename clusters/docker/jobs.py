@@ -144,10 +144,10 @@ def probe_cluster(cluster, ctx=None, connection=None):
         if connection is None:
             with driver.engine(cluster, ctx) as opened:
                 observed, calls = driver.observe_engine(opened, swarm=swarm, previous=cluster.observed)
-                stats_calls = add_container_stats(opened, observed)
+                stats_calls = add_container_stats(opened, observed, previous=cluster.observed)
         else:
             observed, calls = driver.observe_engine(connection, swarm=swarm, previous=cluster.observed)
-            stats_calls = add_container_stats(connection, observed)
+            stats_calls = add_container_stats(connection, observed, previous=cluster.observed)
     except JobFailed as exc:
         Cluster.objects.filter(pk=cluster.pk).update(reachable=False, observe_error=str(exc)[:2000], observed_at=timezone.now())
         raise
@@ -165,11 +165,16 @@ def probe_cluster(cluster, ctx=None, connection=None):
     }
 
 
-def add_container_stats(connection, observed):
+def add_container_stats(connection, observed, previous=None):
     """Put each running container's CPU, memory and network counters on its row (one bounded
-    round of one-shot stats calls); returns how many calls it made."""
+    round of one-shot stats calls, within METRICS_DOCKER_STATS_BUDGET seconds); returns how
+    many calls it made. Containers the last round did not reach go first."""
     running = [row for row in observed["containers"] if row["state"] == "running"]
-    stats, calls = driver.container_stats(connection, [row["id"] for row in running], workers=settings.METRICS_DOCKER_STATS_WORKERS)
+    sampled_before = {row["id"] for row in (previous or {}).get("containers") or [] if row.get("stats")}
+    running.sort(key=lambda row: row["id"] in sampled_before)
+    stats, calls = driver.container_stats(
+        connection, [row["id"] for row in running], workers=settings.METRICS_DOCKER_STATS_WORKERS, budget=settings.METRICS_DOCKER_STATS_BUDGET,
+    )
     for row in running:
         if row["id"] in stats:
             row["stats"] = stats[row["id"]]
