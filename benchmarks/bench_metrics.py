@@ -1,6 +1,8 @@
 """Metrics: chart data, sampling cost, database growth, and the load generator beside `ab`.
 
-    .venv/bin/python benchmarks/bench_metrics.py [containers...]   (default: 100 500)
+    .venv/bin/python benchmarks/bench_metrics.py [chart] [load] [sampling] [containers...]
+    (default: all three parts, 100 and 500 containers; the stats round obeys
+    FILROUGE_METRICS_DOCKER_STATS_BUDGET, set it high to time a full round)
 
 1. Chart data for 24 h at 15 s, 50 series in one request (GET /api/metrics/): server time
    and bytes (goal <= 50 ms).
@@ -117,6 +119,7 @@ def sampling(counts):
                     wall_record, cpu_record = time.perf_counter() - wall1, time.process_time() - cpu1
                     running = sum(1 for row in observed["containers"] if row["state"] == "running")
                     rows.append([count, running, round_number + 1, len(calls), stats_calls, f"{wall_stats:.2f}", f"{cpu_stats:.2f}", written, f"{wall_record:.2f}", f"{cpu_record:.2f}"])
+                    print(" | ".join(map(str, rows[-1])), flush=True)
     finally:
         remove_all(client, label)
     print_table("One sampling round (8 stats calls at a time; round 2 turns counters into rates)",
@@ -153,12 +156,18 @@ def load_generator():
         container.remove(force=True)
 
 
-def main(counts):
+def main(args):
+    """Arguments: parts to run (chart, load, sampling; all by default) and container counts."""
+    parts = [arg for arg in args if not arg.isdigit()] or ["chart", "load", "sampling"]
+    counts = [int(arg) for arg in args if arg.isdigit()] or [100, 500]
     setup_django(database="filrouge_bench_metrics")
-    chart_data()
-    load_generator()
-    sampling(counts)
+    if "chart" in parts:
+        chart_data()
+    if "load" in parts:
+        load_generator()
+    if "sampling" in parts:
+        sampling(counts)
 
 
 if __name__ == "__main__":
-    main([int(n) for n in sys.argv[1:]] or [100, 500])
+    main(sys.argv[1:])
