@@ -26,6 +26,17 @@
     };
   }
 
+  function sparse(values, from, to) {
+    var shown = 0, joined = 0;
+    for (var i = from; i <= to; i += 1) {
+      if (values[i] !== null && values[i] !== undefined) {
+        shown += 1;
+        if (i > from && values[i - 1] !== null && values[i - 1] !== undefined) { joined += 1; }
+      }
+    }
+    return shown > 0 && (shown < 120 || joined < shown / 2);
+  }
+
   function cssVar(el, name) { return getComputedStyle(el).getPropertyValue(name).trim(); }
 
   function seriesName(s) {
@@ -139,7 +150,11 @@
     var series = [{}].concat(answer.series.map(function (s, i) {
       var colour = cssVar(box, "--chart-" + ((i % 6) + 1));
       var unit = units.indexOf(s.unit) < 2 ? s.unit : units[0];
-      return { label: seriesName(s), stroke: colour, width: 2, scale: unit || "value", spanGaps: false, value: function (u, v) { return formatter(s.unit)(v); } };
+      return { label: seriesName(s), stroke: colour, width: 2, scale: unit || "value", spanGaps: false,
+        // A sparse series (a probe every 30 s on a 15 s grid, a load test just started) is
+        // dots rather than an invisible line; a dense one is a plain line.
+        points: { size: 5, fill: colour, show: function (u, seriesIdx, idx0, idx1) { return sparse(u.data[seriesIdx], idx0, idx1); } },
+        value: function (u, v) { return formatter(s.unit)(v); } };
     }));
     var width = Math.max(280, this.plotEl.clientWidth || box.clientWidth - 20);
     this.plot = new uPlot({ width: width, height: 220, scales: scales, axes: axes, series: series, legend: { live: true },
