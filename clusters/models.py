@@ -71,8 +71,21 @@ class Credential(Audited, models.Model):
         self.public = describe_public(self.kind, secret)
 
     def secret_values(self):
-        """Every string in the secret, for job-line redaction."""
-        return [value for value in self.get_secret().values() if isinstance(value, str) and value]
+        """The secret strings, for job-line redaction. A kubeconfig gives the values that
+        log in (tokens, client key, passwords), not its whole text: its structural lines
+        (`namespace: default`, server URLs) are not secret and must stay readable."""
+        from clusters.inventory.credentials import kubeconfig_secret_values
+
+        secret = self.get_secret()
+        values = []
+        for key, value in secret.items():
+            if not isinstance(value, str) or not value:
+                continue
+            if self.kind == "kubeconfig" and key == "kubeconfig":
+                values += kubeconfig_secret_values(value)
+            else:
+                values.append(value)
+        return values
 
 
 class Group(Audited, models.Model):

@@ -77,6 +77,8 @@ class ComposePlan:
     unsupported: list = field(default_factory=list)  # "services.web.cap_add (line 7): not supported"
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    # What the chosen cluster cannot run as written (set by `check_target`): the import is refused.
+    problems: list = field(default_factory=list)
     lines: dict = field(default_factory=dict, repr=False)  # ("services", "web", "build") -> line
 
     def at(self, *path):
@@ -123,11 +125,39 @@ class ComposePlan:
                 lines.append("    after: " + ", ".join(spec["depends_on"]))
             for note in item.notes:
                 lines.append(f"    note: {note}")
-        for title, items in (("Not supported (not imported)", self.unsupported), ("Warnings", self.warnings), ("Notes", self.notes)):
+        for title, items in (("Cannot be deployed as written", self.problems), ("Not supported (not imported)", self.unsupported),
+                             ("Warnings", self.warnings), ("Notes", self.notes)):
             if items:
                 lines.append(f"{title}:")
                 lines.extend(f"  - {item}" for item in items)
         return "\n".join(lines)
+
+
+def target_problems(plan, cluster_kind):
+    """Published host ports a cluster of this kind cannot give: on one Docker host a host
+    port is bound by one container, so several replicas (or two services) cannot share a
+    fixed one. A Swarm's routing mesh spreads one port over every replica of a service,
+    but two services still cannot publish the same port."""
+    problems, taken = [], {}
+    for item in plan.services:
+        spec = item.spec
+        fixed = [port for port in spec.get("ports") or [] if port.get("published")]
+        if cluster_kind == "docker" and spec.get("replicas", 1) > 1 and fixed:
+            numbers = ", ".join(str(port["published"]) for port in fixed)
+            problems.append(
+                f"services.{item.name}: {spec['replicas']} replicas cannot share host port {numbers} on one Docker host. "
+                "Leave the published port empty to give each replica its own port, use 1 replica, or deploy to a Swarm cluster."
+            )
+        for port in fixed:
+            host_ip = port.get("host_ip") or "0.0.0.0"
+            key = (port["published"], port.get("protocol", "tcp"), host_ip if cluster_kind == "docker" else "")
+            wildcard = (port["published"], port.get("protocol", "tcp"), "0.0.0.0" if cluster_kind == "docker" else "")
+            other = taken.get(key) or (taken.get(wildcard) if cluster_kind == "docker" else None)
+            if other and other != item.name:
+                problems.append(f"services.{item.name}: host port {port['published']}/{port.get('protocol', 'tcp')} is also published by "
+                                f"services.{other}; a host port can be published by one service only.")
+            taken.setdefault(key, item.name)
+    return problems
 
 
 def _port_text(port):
@@ -826,7 +856,10 @@ def _flatten(detail, prefix=""):
 
 
 def check_target(plan, cluster):
-    """Warn, before anything is saved, about what the target cluster will refuse at deploy."""
+    """Warn, before anything is saved, about what the target cluster will refuse at deploy;
+    what it cannot run at all (host ports, see `target_problems`) goes in `plan.problems`,
+    and the import is then refused."""
+    plan.problems = target_problems(plan, cluster.kind)
     if cluster.kind == "swarm":
         local = [item.name for item in plan.services if item.spec.get("build") and not _registry_host(item.spec["image"])]
         if local:

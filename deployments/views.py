@@ -201,7 +201,9 @@ def compose_import(request):
             error = str(exc)
         if plan is not None:
             check_target(plan, data["cluster"])
-        if plan is not None and request.POST.get("confirm") == "1":
+        if plan is not None and plan.problems and request.POST.get("confirm") == "1":
+            error = _("Nothing was saved: %(cluster)s cannot run this file as written.") % {"cluster": data["cluster"]}
+        elif plan is not None and request.POST.get("confirm") == "1":
             services = apply_plan(plan, data["cluster"], request.user, registry_credential=data.get("registry_credential"))
             _drop_upload(request, token)
             job = start_job("stack-deploy", {"project": plan.project}, request.user, target=data["cluster"])
@@ -215,7 +217,7 @@ def compose_import(request):
         data["upload_token"] = token
         form = ComposeImportForm(data)
         form.is_valid()
-    status = 400 if (form.errors or error) else 200
+    status = 400 if (form.errors or error or (plan is not None and plan.problems)) else 200
     return render(request, "deployments/compose_import.html", {"form": form, "plan": plan, "error": error, "archive_kept": bool(token)}, status=status)
 
 

@@ -59,6 +59,20 @@ class ExerciseFileError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class ExerciseFileProblems(ExerciseFileError):
+    """Several problems of one file (or of several files): `problems` lists each, in file
+    order; `str()` is one "file, line L, column C: message" per line."""
+
+    def __init__(self, problems):
+        flat = []
+        for problem in problems:
+            flat += getattr(problem, "problems", [problem])
+        self.problems = flat
+        first = flat[0]
+        ValueError.__init__(self, "\n".join(str(problem) for problem in flat))
+        self.filename, self.line, self.column, self.message = first.filename, first.line, first.column, first.message
+
+
 def parse_ttl(value):
     """"30m" / "2h" / "1d" -> timedelta; ValueError with a readable reason otherwise."""
     match = TTL_RE.match(str(value)) if isinstance(value, str) else None
@@ -254,50 +268,69 @@ def _validate_check(loc, index, check, data):
 
 
 def parse_exercise(text, filename="exercise.yaml"):
-    """Validate one exercise file; return {slug, title, target, ttl (timedelta), quota, start, instructions, checks, source}."""
+    """Validate one exercise file; return {slug, title, target, ttl (timedelta), quota, start, instructions, checks, source}.
+
+    Every problem of the file is reported at once (ExerciseFileProblems, each with its
+    line), not only the first: a teacher fixes a file in one go."""
     load_all()
     data, loc = load_yaml(text, filename)
     if not isinstance(data, dict):
         raise loc.error((), _("an exercise file is a mapping with slug, title, target, ttl, quota, start, instructions and checks."))
+    problems = []
+
+    def checked(function, *args):
+        try:
+            return function(*args)
+        except ExerciseFileError as exc:
+            problems.append(exc)
+            return None
+
     for key in data:
         if key not in TOP_KEYS:
-            raise loc.error((key,), _("unknown key %(key)r; an exercise has %(known)s.") % {"key": key, "known": ", ".join(sorted(TOP_KEYS))}, key=True)
+            problems.append(loc.error((key,), _("unknown key %(key)r; an exercise has %(known)s.") % {"key": key, "known": ", ".join(sorted(TOP_KEYS))}, key=True))
     for key in REQUIRED_KEYS:
         if key not in data:
-            raise loc.error((), _("the exercise needs a %(key)r.") % {"key": key})
-    if not (isinstance(data["slug"], str) and SLUG_RE.match(data["slug"])):
-        raise loc.error(("slug",), _("slug must be lowercase letters, digits and dashes, like compose-two-tier."))
-    if not isinstance(data["title"], str) or not data["title"].strip():
-        raise loc.error(("title",), _("title must be text."))
-    if data["target"] not in TARGETS:
-        raise loc.error(("target",), _("target must be one of %(known)s, not %(value)r.") % {"known": ", ".join(TARGETS), "value": data["target"]})
-    target = data["target"]
+            problems.append(loc.error((), _("the exercise needs a %(key)r.") % {"key": key}))
+    if "slug" in data and not (isinstance(data["slug"], str) and SLUG_RE.match(data["slug"])):
+        problems.append(loc.error(("slug",), _("slug must be lowercase letters, digits and dashes, like compose-two-tier.")))
+    if "title" in data and (not isinstance(data["title"], str) or not data["title"].strip()):
+        problems.append(loc.error(("title",), _("title must be text.")))
+    target = data.get("target")
+    if "target" in data and target not in TARGETS:
+        problems.append(loc.error(("target",), _("target must be one of %(known)s, not %(value)r.") % {"known": ", ".join(TARGETS), "value": target}))
+        target = None
+    ttl = None
     try:
         ttl = parse_ttl(data.get("ttl", "2h"))
     except ValueError as exc:
-        raise loc.error(("ttl",), str(exc)) from None
+        problems.append(loc.error(("ttl",), str(exc)))
     instructions = data.get("instructions") or ""
     if not isinstance(instructions, str):
-        raise loc.error(("instructions",), _("instructions must be Markdown text."))
+        problems.append(loc.error(("instructions",), _("instructions must be Markdown text.")))
     result = {
-        "slug": data["slug"],
-        "title": data["title"].strip(),
+        "slug": data.get("slug"),
+        "title": data["title"].strip() if isinstance(data.get("title"), str) else data.get("title"),
         "target": target,
         "ttl": ttl,
-        "quota": _validate_quota(loc, data.get("quota"), target),
-        "start": _validate_start(loc, data.get("start"), target),
+        "quota": checked(_validate_quota, loc, data.get("quota"), target) if target else None,
+        "start": checked(_validate_start, loc, data.get("start"), target) if target else None,
         "instructions": instructions,
         "source": text,
     }
     checks = data.get("checks") or []
     if not isinstance(checks, list):
-        raise loc.error(("checks",), _("checks must be a list."))
-    result["checks"] = [_validate_check(loc, index, check, result) for index, check in enumerate(checks)]
+        problems.append(loc.error(("checks",), _("checks must be a list.")))
+        checks = []
+    result["checks"] = []
+    if target and result["start"] is not None:  # checks are read against the target and the start ports
+        result["checks"] = [check for check in (checked(_validate_check, loc, index, check, result) for index, check in enumerate(checks)) if check]
     seen = set()
     for index, check in enumerate(result["checks"]):
         if check["name"] in seen:
-            raise loc.error(("checks", index, "name"), _("two checks are named %(name)r; names must be unique.") % {"name": check["name"]})
+            problems.append(loc.error(("checks", index, "name"), _("two checks are named %(name)r; names must be unique.") % {"name": check["name"]}))
         seen.add(check["name"])
+    if problems:
+        raise problems[0] if len(problems) == 1 else ExerciseFileProblems(problems)
     return result
 
 

@@ -61,6 +61,12 @@ def register_secrets(ctx, access):
     for key, value in (access or {}).items():
         if isinstance(value, dict):
             register_secrets(ctx, value)
+        elif isinstance(value, str) and str(key).lower() == "kubeconfig":
+            # Its token and client key, not its whole text (whose lines are ordinary YAML).
+            from clusters.inventory.credentials import kubeconfig_secret_values
+
+            for secret in kubeconfig_secret_values(value):
+                ctx.add_secret(secret)
         elif isinstance(value, str) and is_secret_key(key) and len(value) >= 6:
             ctx.add_secret(value)
 

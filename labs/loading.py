@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from clusters.models import Cluster
 from panel.accounts.models import User
 
-from .exercise_file import ExerciseFileError, exercise_fields, load_yaml, parse_exercise
+from .exercise_file import ExerciseFileError, ExerciseFileProblems, exercise_fields, load_yaml, parse_exercise
 from .models import Course, Exercise
 
 COURSE_FILE = "course.yaml"
@@ -60,17 +60,36 @@ def read_folder(folder):
     if not folder.is_dir():
         raise CourseLoadError(_("%(folder)s is not a folder.") % {"folder": folder})
     course_path = folder / COURSE_FILE
-    course = parse_course_file(course_path) if course_path.exists() else {}
-    exercises, files_by_slug = [], {}
+    # Every file is read and checked before any error is raised: the teacher sees every
+    # problem of every file at once, not one per attempt.
+    problems = []
+    course = {}
+    if course_path.exists():
+        try:
+            course = parse_course_file(course_path)
+        except ExerciseFileError as exc:
+            problems.append(exc)
+    exercises, files_by_slug, paths = [], {}, []
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         if path.name in (COURSE_FILE, "course.yml"):
             continue
-        parsed = parse_exercise(path.read_text(encoding="utf-8"), str(path))
+        paths.append(path)
+        try:
+            parsed = parse_exercise(path.read_text(encoding="utf-8"), str(path))
+        except ExerciseFileError as exc:
+            problems.append(exc)
+            continue
+        except UnicodeDecodeError:
+            problems.append(ExerciseFileError(str(path), 0, 0, _("not UTF-8 text.")))
+            continue
         if parsed["slug"] in files_by_slug:
-            raise CourseLoadError(_("%(file)s: slug %(slug)r is already used by %(other)s.") % {"file": path, "slug": parsed["slug"], "other": files_by_slug[parsed["slug"]]})
+            problems.append(ExerciseFileError(str(path), 0, 0, _("slug %(slug)r is already used by %(other)s.") % {"slug": parsed["slug"], "other": files_by_slug[parsed["slug"]]}))
+            continue
         files_by_slug[parsed["slug"]] = path
         exercises.append(parsed)
-    if not exercises:
+    if problems:
+        raise problems[0] if len(problems) == 1 else ExerciseFileProblems(problems)
+    if not paths:
         raise CourseLoadError(_("%(folder)s holds no exercise file (*.yaml).") % {"folder": folder})
     course.setdefault("slug", slugify(folder.resolve().name)[:63] or "course")
     course.setdefault("title", folder.resolve().name.replace("-", " ").replace("_", " ").capitalize())

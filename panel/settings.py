@@ -122,6 +122,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "panel.audit.middleware.AuditContextMiddleware",
+    "panel.lib.unavailable.DatabaseUnavailableMiddleware",
     "panel.accounts.middleware.ForcePasswordChangeMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the "try again at" page.
@@ -208,6 +209,18 @@ JOB_LINE_FLUSH_INTERVAL = float(os.environ.get("FILROUGE_JOB_LINE_FLUSH_INTERVAL
 JOB_CANCEL_POLL_INTERVAL = float(os.environ.get("FILROUGE_JOB_CANCEL_POLL_INTERVAL", 0.5))
 RECONCILE_INTERVAL = float(os.environ.get("FILROUGE_RECONCILE_INTERVAL", 10))
 RECONCILE_QUEUED_GRACE = float(os.environ.get("FILROUGE_RECONCILE_QUEUED_GRACE", 5))
+# Workers write a heartbeat to Redis this often (and wait no longer than this for a job
+# between two of them); one silent for WORKER_STALE_AFTER seconds is listed as dead.
+WORKER_HEARTBEAT_INTERVAL = max(1, int(float(os.environ.get("FILROUGE_WORKER_HEARTBEAT_INTERVAL", 10))))
+WORKER_STALE_AFTER = float(os.environ.get("FILROUGE_WORKER_STALE_AFTER", 3 * WORKER_HEARTBEAT_INTERVAL))
+# When Redis or the database goes away: the longest wait between two attempts (work resumes
+# within that long of its return) and how often "still unreachable" may be logged.
+OUTAGE_RETRY_MAX_WAIT = float(os.environ.get("FILROUGE_OUTAGE_RETRY_MAX_WAIT", 2))
+OUTAGE_LOG_PERIOD = float(os.environ.get("FILROUGE_OUTAGE_LOG_PERIOD", 60))
+# A job keeps at most this many lines in memory while the database is unreachable.
+JOB_LINE_BUFFER_MAX = int(os.environ.get("FILROUGE_JOB_LINE_BUFFER_MAX", 200_000))
+# ... and waits at most this long (seconds) for the database to record its end.
+JOB_END_PATIENCE = float(os.environ.get("FILROUGE_JOB_END_PATIENCE", 600))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

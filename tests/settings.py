@@ -110,6 +110,8 @@ for name, value in {
     "FILROUGE_JOB_LOST_AFTER": "3",
     "FILROUGE_RECONCILE_INTERVAL": "0.5",
     "FILROUGE_RECONCILE_QUEUED_GRACE": "1",
+    "FILROUGE_WORKER_HEARTBEAT_INTERVAL": "1",
+    "FILROUGE_WORKER_STALE_AFTER": "8",
     "FILROUGE_VAR_DIR": os.path.join(tempfile.gettempdir(), f"filrouge-test-var-{CHECKOUT}"),
 }.items():
     os.environ.setdefault(name, value)

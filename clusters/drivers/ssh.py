@@ -22,6 +22,7 @@ import select
 import shlex
 import socket
 import threading
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -141,6 +142,8 @@ class SshConnection:
         self._jump: SshConnection | None = None
         self._sudo_mode: str | None = None  # "nopasswd" or "password", found on first become
         self._shells = {}  # "user" / "root" → a channel running /bin/sh that reads our commands
+        self._ready = set()  # shells that already made their private folder for command output
+        self._commands = 0
         self.round_trips = 0
 
     # ---- connecting -------------------------------------------------------------
@@ -280,11 +283,23 @@ class SshConnection:
         channel = self._shells.get(kind)
         if channel is None or channel.closed or channel.exit_status_ready():
             channel = self._open_shell(kind)
-        marker = "@@filrouge-" + secrets.token_hex(8)
-        # The command is one quoted word for `eval` in a subshell: nothing in it can end the frame early.
+        # An unguessable marker per command: the command cannot print it before it exists.
+        marker = "@@filrouge-" + secrets.token_hex(16)
+        self._commands += 1
+        out_file, err_file = f'"$FILROUGE_RUN/{self._commands}.o"', f'"$FILROUGE_RUN/{self._commands}.e"'
+        # The command never gets the shell's own stdout/stderr (the SSH channel): it writes
+        # to two fresh files, so whatever it leaves running in the background (a daemon, a
+        # `nohup app &`, a loop printing forever) writes there and never into the frame of
+        # a later command. Once the command returns, the shell sends what the files hold,
+        # then the status and the marker. `[ -s ]` is a builtin: a command that printed
+        # nothing costs no extra process. Used files go in one `rm` every 25 commands
+        # (and with the folder when the shell ends), not one `rm` per command.
         feed = f"printf %s {base64.b64encode(stdin).decode()} | base64 -d | " if stdin else ""
-        script = (f"{feed}( eval {shlex.quote(command)} ){'' if stdin else ' </dev/null'}; "
-                  f"printf '\\n{marker} %d\\n' $?; printf '\\n{marker}\\n' >&2\n")
+        setup = "" if channel in self._ready else _SHELL_SETUP
+        sweep = 'rm -f "$FILROUGE_RUN"/*; ' if self._commands % 25 == 0 else ""
+        script = (f"{setup}{sweep}{feed}( eval {shlex.quote(command)} ){'' if stdin else ' </dev/null'} >{out_file} 2>{err_file}; "
+                  f"FILROUGE_STATUS=$?; if [ -s {err_file} ]; then cat {err_file} >&2; fi; if [ -s {out_file} ]; then cat {out_file}; fi; "
+                  f"printf '\\n{marker} %d\\n' \"$FILROUGE_STATUS\"; printf '\\n{marker}\\n' >&2\n")
         started = time.monotonic()
         self.round_trips += 1
         try:
@@ -292,8 +307,10 @@ class SshConnection:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self._shells.pop(kind, None)
             raise HostUnreachable(f"{self.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+        self._ready.add(channel)
         out, err = bytearray(), bytearray()
-        out_end, err_end = f"\n{marker} ".encode(), f"\n{marker}\n".encode()
+        out_end = re.compile(rb"\n" + marker.encode() + rb" ([0-9]{1,3})\n\Z")
+        err_end = f"\n{marker}\n".encode()
         deadline = started + timeout
         while True:
             if channel.recv_ready():
@@ -302,10 +319,10 @@ class SshConnection:
             if channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
                 continue
-            position = out.rfind(out_end)
-            if position >= 0 and out.endswith(b"\n") and err.endswith(err_end):
-                status = int(out[position + len(out_end):].strip() or b"255")
-                return CommandResult(command=shown, exit_status=status, stdout=out[:position].decode(errors="replace"),
+            ended = out_end.search(out) if out.endswith(b"\n") else None
+            if ended and err.endswith(err_end):
+                # Only the shell writes to the channel now, so the frame is all there is.
+                return CommandResult(command=shown, exit_status=int(ended.group(1)), stdout=out[:ended.start()].decode(errors="replace"),
                                      stderr=err[:-len(err_end)].decode(errors="replace"), duration=time.monotonic() - started)
             if kind != "user" and self._sudo_mode == "password" and _sudo_refused(err.decode(errors="replace")):
                 # sudo is asking again (it would read our next commands as passwords): give up now.
@@ -346,6 +363,7 @@ class SshConnection:
     def _drop_shell(self, kind):
         channel = self._shells.pop(kind, None)
         if channel is not None:
+            self._ready.discard(channel)
             channel.close()
 
     def _exec(self, command: str, stdin: bytes | None = None, timeout: float | None = None, shown: str | None = None) -> CommandResult:
@@ -425,6 +443,64 @@ class SshConnection:
             raise PermissionRefused(f"{self.target.where}: cannot read {path}: {result.output}")
         text = result.stdout.strip()
         return None if text == "MISSING" else base64.b64decode(text)
+
+
+# Sent before a shell's first command: a private folder (mktemp -d makes it 0700) for the
+# output files of its commands, removed when the shell ends.
+_SHELL_SETUP = ('FILROUGE_RUN=$(mktemp -d "${TMPDIR:-/tmp}/filrouge.XXXXXXXX") || '
+                '{ echo "cannot create a private temporary folder in ${TMPDIR:-/tmp} (is it full or read-only?)" >&2; exit 111; }; '
+                'trap \'rm -rf "$FILROUGE_RUN"\' EXIT; trap \'exit 129\' HUP; trap \'exit 143\' TERM; ')
+
+
+# Host key types asked for by a scan, strongest first; the first one is pinned by default.
+SCAN_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512")
+
+
+def scan_host_keys(target: SshTarget, stop: threading.Event | None = None) -> list[str]:
+    """The host keys a server offers, one "type base64" line per type, without logging in.
+
+    One key exchange per key type (SSH shows one host key per exchange), each stopped
+    before authentication; nothing is pinned or trusted here: the caller shows the
+    fingerprints and an operator confirms. Goes through the target's jump host if any."""
+    jump = SshConnection(target.jump, stop=stop).connect() if target.jump is not None else None
+    keys = []
+    try:
+        for key_type in SCAN_KEY_TYPES:
+            if stop is not None and stop.is_set():
+                raise CommandTimeout(f"{target.where}: the host key scan was cancelled.")
+            sock = None
+            try:
+                if jump is not None:
+                    sock = jump.client.get_transport().open_channel("direct-tcpip", (target.address, target.port), ("127.0.0.1", 0),
+                                                                    timeout=target.connect_timeout)
+                else:
+                    sock = socket.create_connection((target.address, target.port), timeout=target.connect_timeout)
+            except (OSError, paramiko.SSHException) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+                raise HostUnreachable(f"{target.where}: cannot connect to scan its host keys ({reason}). Is sshd running and the address right?") from None
+            transport = paramiko.Transport(sock)
+            try:
+                transport.banner_timeout = transport.handshake_timeout = target.connect_timeout
+                options = transport.get_security_options()
+                if key_type not in paramiko.Transport._preferred_keys:
+                    continue
+                options.key_types = [key_type]
+                try:
+                    transport.start_client(timeout=target.connect_timeout)
+                except paramiko.SSHException:
+                    continue  # the server has no key of this type
+                key = transport.get_remote_server_key()
+                line = key_line(key)
+                if line not in keys:
+                    keys.append(line)
+            finally:
+                transport.close()
+    finally:
+        if jump is not None:
+            jump.close()
+    if not keys:
+        raise HostUnreachable(f"{target.where}: the server offered no host key we can use.")
+    return keys
 
 
 def _sudo_refused(stderr: str) -> bool:

@@ -373,7 +373,7 @@ def _effective_vars(inventory):
 def plan_import(inventory, read_key_files=False, default_credential=None):
     """What importing would do, without doing it."""
     plan = ImportPlan()
-    existing_servers = {server.name: server for server in Server.objects.filter(name__in=list(inventory.hosts)).prefetch_related("groups")}
+    existing_servers = {server.name: server for server in Server.objects.filter(name__in=list(inventory.hosts)).select_related("credential", "jump_host").prefetch_related("groups")}
     existing_groups = {group.name: group for group in Group.objects.filter(name__in=list(inventory.groups)).prefetch_related("children")}
     effective = _effective_vars(inventory)
     membership = {host: [] for host in inventory.hosts}
@@ -437,6 +437,12 @@ def plan_import(inventory, read_key_files=False, default_credential=None):
                 changed.append("variables")
             if not set(item["groups"]) <= {group.name for group in current.groups.all()}:
                 changed.append("groups")
+            # A credential or jump host the import gives the server is a change too (an
+            # import never takes one away: no credential in the file leaves the current one).
+            if item["credential"] and (current.credential is None or current.credential.name != item["credential"]):
+                changed.append("credential")
+            if item.get("jump_host") and (current.jump_host is None or current.jump_host.name != item["jump_host"]):
+                changed.append("jump_host")
             item["action"] = "update" if changed else "unchanged"
             item["changed"] = changed
         plan.servers.append(item)

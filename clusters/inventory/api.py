@@ -8,7 +8,7 @@ from django.db.models import Count, ProtectedError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from panel.accounts.access import HasRole, get_visible_or_404
+from panel.jobs.models import Job
 from panel.jobs.serializers import JobSerializer
 from panel.jobs.services import start_job
 
@@ -24,6 +25,7 @@ from clusters import conf
 from clusters.inventory.filters import ServerFilter
 from clusters.inventory.ansible_files import InventoryError, apply_import, export_dynamic, export_ini, export_yaml, parse_inventory, plan_import
 from clusters.inventory.jobs import RecipeRunParams
+from clusters.inventory.known_hosts import KnownHostsError, parse_known_hosts, pin_key, plan_pins, scanned_key
 from clusters.models import Credential, Group, Server
 from clusters.recipes import builtin_names, load_builtin
 from clusters.recipes.project import encode_archive
@@ -104,6 +106,73 @@ class ServerAcceptHostKey(APIView):
                 return Response({"detail": "There is no refused host key to accept."}, status=status.HTTP_409_CONFLICT)
             accept_offered_key(server, request.user)
         return Response(ServerSerializer(server).data)
+
+
+class PinScannedKeySerializer(serializers.Serializer):
+    job = serializers.IntegerField(help_text="The server-scan-host-keys job that found the key.")
+    fingerprint = serializers.CharField(help_text='The key\'s "SHA256:..." fingerprint as the scan showed it.')
+
+
+class KnownHostsSerializer(serializers.Serializer):
+    known_hosts = serializers.CharField(help_text="Lines of an OpenSSH known_hosts file (plain or hashed names, [host]:port).", trim_whitespace=False)
+    dry_run = serializers.BooleanField(required=False, default=False, help_text="Only say what would be pinned.")
+
+
+class ServerScanHostKeys(APIView):
+    """Start a job that fetches the host keys the server offers (no login); its result lists their fingerprints."""
+
+    permission_classes = OPERATORS
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    def post(self, request, pk):
+        server = get_visible_or_404(Server, request.user, pk=pk)
+        job = start_job("server-scan-host-keys", {}, request.user, target=server)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ServerPinHostKey(APIView):
+    """Pin exactly the key a finished scan of this server found, named by its fingerprint. Audited."""
+
+    permission_classes = OPERATORS
+
+    @extend_schema(request=PinScannedKeySerializer, responses={200: ServerSerializer})
+    def post(self, request, pk):
+        body = PinScannedKeySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        with transaction.atomic():
+            server = get_visible_or_404(Server.objects.select_for_update(), request.user, pk=pk)
+            job = Job.objects.filter(pk=body.validated_data["job"]).first()
+            key = scanned_key(job, server, body.validated_data["fingerprint"]) if job else None
+            if key is None:
+                raise ValidationError({"fingerprint": ["No finished scan of this server (that job) found a key with this fingerprint; scan again."]})
+            pin_key(server, key, request.user, how=f"confirmed from scan job #{job.pk}")
+        return Response(ServerSerializer(server).data)
+
+
+class KnownHostsImport(APIView):
+    """Pin host keys of servers from a known_hosts file (or, with dry_run, say what would change)."""
+
+    permission_classes = OPERATORS
+
+    @extend_schema(request=KnownHostsSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        body = KnownHostsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            entries, warnings = parse_known_hosts(body.validated_data["known_hosts"])
+        except KnownHostsError as exc:
+            raise ValidationError({"known_hosts": exc.problems}) from None
+        rows = plan_pins(entries, Server.objects.visible_to(request.user).order_by("name"))
+        if not body.validated_data["dry_run"]:
+            with transaction.atomic():
+                for row in rows:
+                    if row["action"] != "unchanged":
+                        pin_key(Server.objects.select_for_update().get(pk=row["server"].pk), row["key"], request.user, how="imported from known_hosts")
+        return Response({
+            "dry_run": body.validated_data["dry_run"], "warnings": warnings,
+            "servers": [{"id": row["server"].pk, "name": row["server"].name, "key_type": row["key_type"], "fingerprint": row["fingerprint"],
+                         "action": row["action"], "previous_fingerprint": row["previous_fingerprint"]} for row in rows],
+        })
 
 
 class GroupList(generics.ListCreateAPIView):

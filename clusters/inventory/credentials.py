@@ -115,6 +115,51 @@ def _certificate_facts(pem, what):
             "fingerprint": "SHA256:" + certificate.fingerprint(hashes.SHA256()).hex()}
 
 
+# The parts of a kubeconfig user that let someone in; everything else in a kubeconfig
+# (names, namespaces, server URLs, CA data) is structure that job lines may show.
+KUBECONFIG_SECRET_FIELDS = ("token", "client-key-data", "password")
+KUBECONFIG_AUTH_PROVIDER_SECRETS = ("id-token", "refresh-token", "access-token", "client-secret")
+
+
+def kubeconfig_secret_values(text):
+    """The secret values inside a kubeconfig: each user's token, password and client key
+    (as written, base64, and decoded PEM), auth-provider tokens and exec env values.
+    Unreadable YAML gives no values: it cannot be used to connect either."""
+    import yaml
+
+    from panel.lib import safe_yaml
+
+    try:
+        config = safe_yaml.safe_load(text) if isinstance(text, str) else text
+    except yaml.YAMLError:
+        return []
+    values = []
+    for entry in (config or {}).get("users") or [] if isinstance(config, dict) else []:
+        user = (entry or {}).get("user") if isinstance(entry, dict) else None
+        if not isinstance(user, dict):
+            continue
+        for key in KUBECONFIG_SECRET_FIELDS:
+            value = user.get(key)
+            if isinstance(value, str) and value:
+                values.append(value)
+                if key == "client-key-data":
+                    try:
+                        values.append(base64.b64decode(value).decode())
+                    except (ValueError, UnicodeDecodeError):
+                        pass
+        provider = (user.get("auth-provider") or {}).get("config") if isinstance(user.get("auth-provider"), dict) else None
+        for key in KUBECONFIG_AUTH_PROVIDER_SECRETS:
+            value = (provider or {}).get(key) if isinstance(provider, dict) else None
+            if isinstance(value, str) and value:
+                values.append(value)
+        exec_section = user.get("exec") if isinstance(user.get("exec"), dict) else {}
+        for variable in exec_section.get("env") or []:
+            value = variable.get("value") if isinstance(variable, dict) else None
+            if isinstance(value, str) and value:
+                values.append(value)
+    return values
+
+
 def describe_kube_token(secret):
     if not secret.get("token"):
         raise ValueError(_("The token is empty."))

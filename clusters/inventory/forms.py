@@ -284,3 +284,24 @@ class RecipeRunForm(forms.Form):
 
 def _words(text):
     return [word.strip() for word in (text or "").split(",") if word.strip()]
+
+
+class KnownHostsForm(forms.Form):
+    text = forms.CharField(label=_lazy("known_hosts"), required=False, widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "class": "mono"}),
+                           help_text=_lazy("Paste lines of an OpenSSH known_hosts file (plain or hashed host names, [host]:port), or upload it."))
+    upload = forms.FileField(label=_lazy("or a file"), required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("upload")
+        if upload:
+            try:
+                cleaned["text"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise ValidationError({"upload": _("The file is not UTF-8 text.")}) from None
+            cleaned["source"] = upload.name
+        else:
+            cleaned["source"] = "known_hosts"
+        if not (cleaned.get("text") or "").strip():
+            raise ValidationError({"text": _("Paste known_hosts lines or choose a file.")})
+        return cleaned

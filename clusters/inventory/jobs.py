@@ -19,7 +19,7 @@ from panel.jobs.periodic import every
 
 from clusters import conf
 from clusters.drivers.base import DriverError
-from clusters.drivers.ssh import SshConnection
+from clusters.drivers.ssh import SshConnection, SshTarget, fingerprint, scan_host_keys
 from clusters.inventory.facts import PROBE_COMMAND, parse_probe
 from clusters.models import Server, ServerJob
 from clusters.recipes import RecipeError, builtin_names, load_builtin, load_file, load_text
@@ -282,6 +282,36 @@ class ServerFactsKind(JobKind):
         recipe = parse_recipe(FACTS_RECIPE, source="facts")
         recipe.name = "Gather facts"
         return run_on_servers(ctx, recipe, servers, forks=forks)
+
+
+@register
+class ScanHostKeysKind(JobKind):
+    """Ask one server for the host keys it offers (no login) and show their fingerprints,
+    so that an operator can compare them with the server's console and pin one."""
+
+    name = "server-scan-host-keys"
+    label = _("Scan host keys")
+    description = _("Fetch the SSH host keys a server offers and show their fingerprints, to confirm and pin one.")
+    queue = "default"
+    timeout = 120
+    permission = "is_operator"
+    target_model = Server
+
+    def run(self, ctx):
+        server = Server.objects.select_related("jump_host", "jump_host__credential").get(pk=ctx.job.target_id)
+        target = build_target(server, ctx.add_secret, ctx.user) if server.jump_host_id else SshTarget(
+            name=server.name, address=server.address, port=server.port, user=server.user, connect_timeout=conf.SSH_CONNECT_TIMEOUT)
+        keys = scan_host_keys(target, stop=ctx.cancelled)
+        pinned = " ".join(server.pinned_host_key.split()[:2])
+        rows = []
+        for key in keys:
+            state = "pinned" if key == pinned else ("differs from the pinned key" if pinned else "not pinned")
+            ctx.ok(f"{key.split()[0]} {fingerprint(key)} ({state})", host=server.name, task="scan")
+            rows.append({"key": key, "type": key.split()[0], "fingerprint": fingerprint(key), "pinned": key == pinned})
+        if pinned and pinned not in keys:
+            ctx.line(f"the pinned key {fingerprint(pinned)} was not offered: compare the fingerprints above with the server's console before pinning one",
+                     host=server.name, task="scan", outcome="failed")
+        return {"server": server.pk, "keys": rows, "pinned_fingerprint": fingerprint(pinned) if pinned else ""}
 
 
 # ---- the periodic probe ----------------------------------------------------------------------

@@ -23,7 +23,8 @@ from panel.jobs.services import start_job
 from clusters.inventory.credentials import SECRET_FIELDS
 from clusters.drivers.ssh import fingerprint
 from clusters.inventory.filters import STATE_CHOICES, ServerFilter
-from clusters.inventory.forms import CredentialForm, GroupForm, ImportForm, RecipeRunForm, ServerForm
+from clusters.inventory.forms import CredentialForm, GroupForm, ImportForm, KnownHostsForm, RecipeRunForm, ServerForm
+from clusters.inventory.known_hosts import KnownHostsError, parse_known_hosts, pin_key, plan_pins, scanned_key
 from clusters.inventory.ansible_files import InventoryError, apply_import, export_ini, export_yaml, parse_inventory, plan_import
 from clusters.models import Credential, CredentialKind, Group, Server, ServerJob
 
@@ -67,9 +68,12 @@ def server_detail(request, pk):
     for job in target_jobs:
         jobs.setdefault(job.pk, {"job": job, "recap": {}})
     recent = sorted(jobs.values(), key=lambda item: -item["job"].pk)[:15]
-    context = {"server": server, "recent": recent, "groups": server.groups.order_by("name"), "facts": server.facts or {}}
+    context = {"server": server, "recent": recent, "groups": server.groups.order_by("name"), "facts": server.facts or {},
+               "scan": Job.objects.for_target(server).filter(kind="server-scan-host-keys").order_by("-pk").first()}
     if request.htmx and request.htmx.target == "server-state":
         return render(request, "clusters/partials/server_state.html", context)
+    if request.htmx and request.htmx.target == "host-key-scan":
+        return render(request, "clusters/partials/host_key_scan.html", context)
     return render(request, "clusters/server_detail.html", context)
 
 
@@ -111,6 +115,67 @@ def server_accept_host_key(request, pk):
         accept_offered_key(server, request.user)
     messages.success(request, _("The new host key of %(name)s is now pinned.") % {"name": server.name})
     return redirect("clusters:server_detail", pk)
+
+
+@inventory_view
+@require_POST
+def server_scan_host_keys(request, pk):
+    """Start a job that asks the host for its keys (a view never talks to a host)."""
+    server = get_visible_or_404(Server, request.user, pk=pk)
+    job = start_job("server-scan-host-keys", {}, request.user, target=server)
+    messages.info(request, _("Scanning the host keys of %(name)s (job #%(job)s); compare the fingerprints with the server's console, then pin one.") % {
+        "name": server.name, "job": job.pk})
+    return redirect(f"{server.get_absolute_url()}#host-key-scan")
+
+
+@inventory_view
+@require_POST
+def server_pin_scanned_key(request, pk):
+    """Pin exactly the key a scan job of this server recorded, named by its fingerprint."""
+    with transaction.atomic():
+        server = get_visible_or_404(Server.objects.select_for_update(), request.user, pk=pk)
+        job = Job.objects.filter(pk=request.POST.get("job") if str(request.POST.get("job", "")).isdigit() else None).first()
+        key = scanned_key(job, server, request.POST.get("fingerprint", "")) if job else None
+        if key is None:
+            messages.error(request, _("That key is not one a finished scan of this server found; scan again."))
+            return redirect("clusters:server_detail", pk)
+        pin_key(server, key, request.user, how=f"confirmed from scan job #{job.pk}")
+    messages.success(request, _("The host key %(fingerprint)s of %(name)s is now pinned.") % {"fingerprint": fingerprint(key), "name": server.name})
+    return redirect("clusters:server_detail", pk)
+
+
+@inventory_view
+@require_http_methods(["GET", "POST"])
+def known_hosts_import(request):
+    """Pin host keys from a known_hosts file: preview which servers get which key, then confirm."""
+    form = KnownHostsForm(request.POST or None, request.FILES or None)
+    rows = warnings = None
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            entries, warnings = parse_known_hosts(data["text"], data["source"])
+        except KnownHostsError as exc:
+            error = str(exc)
+        else:
+            rows = plan_pins(entries, server_queryset(request.user))
+            if request.POST.get("confirm") == "1":
+                with transaction.atomic():
+                    pinned = 0
+                    for row in rows:
+                        if row["action"] != "unchanged":
+                            server = Server.objects.select_for_update().get(pk=row["server"].pk)
+                            pinned += pin_key(server, row["key"], request.user, how=f"imported from {data['source']}")
+                messages.success(request, _("Pinned %(n)d host key(s) from %(source)s.") % {"n": pinned, "source": data["source"]})
+                return redirect("clusters:server_list")
+            if request.POST.get("confirm") != "1":
+                # Re-show the text (an uploaded file too) so that "Pin" sends what was previewed.
+                post = request.POST.copy()
+                post["text"] = data["text"]
+                form = KnownHostsForm(post)
+                form.is_valid()
+    status = 400 if (form.errors or error) else 200
+    return render(request, "clusters/known_hosts.html", {"form": form, "rows": rows, "warnings": warnings, "error": error}, status=status)
 
 
 def accept_offered_key(server, user):

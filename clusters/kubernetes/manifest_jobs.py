@@ -69,14 +69,18 @@ def prepare(kind, ctx, manifest_set):
     stored = ManifestSet.objects.get(pk=manifest_set)
     sources = stored.get_sources()
     ctx.line(f"{len(sources)} file(s): {', '.join(stored.source_names)}; namespace {stored.namespace}", host=cluster.name, task="parse")
-    objects = manifests.parse_documents(sources)
+    problems = []
+    objects = manifests.parse_documents(sources, problems)
     for value in manifests.secret_values(objects):
         ctx.add_secret(value)
-    ctx.line(f"{len(objects)} object(s) parsed", host=cluster.name, task="parse")
+    if not objects:
+        raise manifests.ManifestInvalid(problems)
+    ctx.line(f"{len(objects)} object(s) parsed" + (f", {len(problems)} problem(s)" if problems else ""), host=cluster.name, task="parse")
     api_client = driver.connect(cluster, ctx)
     try:
         discovery = manifests.Discovery(api_client)
-        objects = manifests.validate(objects, discovery, stored.namespace)
+        # The readable objects are checked against the cluster too: every problem of every file at once.
+        objects = manifests.validate_all(objects, discovery, stored.namespace, problems)
     except Exception:
         api_client.close()
         raise

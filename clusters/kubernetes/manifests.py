@@ -142,11 +142,16 @@ class ManifestObject:
 
 # ---- parsing ---------------------------------------------------------------------------
 
-def parse_documents(sources):
+def parse_documents(sources, problems=None):
     """[(source name, YAML text)] → [ManifestObject]. A YAML error names the source,
     document, line and column; a document that is not an object with apiVersion, kind
-    and metadata.name is refused with its place. Every problem is reported at once."""
-    objects, problems = [], []
+    and metadata.name is refused with its place. Every problem is reported at once.
+
+    With a `problems` list, problems are appended to it and the readable objects are
+    returned, so that a caller can also validate those against the cluster and report
+    everything in one go (a YAML error in one file must not hide the others' problems)."""
+    collect = problems is not None
+    objects, problems = [], (problems if collect else [])
     for source, text in sources:
         for document, line, data, error in _documents(text):
             where = f"{source}, document {document} (line {line})"
@@ -174,7 +179,7 @@ def parse_documents(sources):
             problems.append(f"{obj.where}: {obj.label} is also defined at {seen[key].where}; keep one of them.")
         else:
             seen[key] = obj
-    if problems:
+    if problems and not collect:
         raise ManifestInvalid(problems)
     return objects
 
@@ -384,9 +389,23 @@ def _unknown_kind_message(obj, discovery):
 
 def load_and_validate(api_client, sources, namespace, discovery=None):
     """Parse and validate; returns (objects, discovery). Nothing is written."""
-    objects = parse_documents(sources)
+    problems = []
+    objects = parse_documents(sources, problems)
     discovery = discovery or Discovery(api_client)
-    return validate(objects, discovery, namespace), discovery
+    return validate_all(objects, discovery, namespace, problems), discovery
+
+
+def validate_all(objects, discovery, namespace, problems):
+    """`validate` the readable objects, then raise every problem, parsing's and the cluster's, at once."""
+    problems = list(problems)
+    if objects:
+        try:
+            objects = validate(objects, discovery, namespace)
+        except ManifestInvalid as exc:
+            problems += exc.problems
+    if problems:
+        raise ManifestInvalid(problems)
+    return objects
 
 
 def secret_values(objects):

@@ -430,7 +430,7 @@ class RecipeRun:
             session = HostSession(spec, state.connection if play.connection != "local" else self._local(state), self.recipe, self.check,
                                   variables, self.command_timeout)
             if play.gather_facts and "ansible_facts" not in state.runtime:
-                if not self._gather_facts(session, outcome, state):
+                if not self._gather_facts(session, outcome, state, play.gather_args):
                     state.alive, finished = False, True
                     return
                 session.variables.update(state.runtime)
@@ -511,9 +511,9 @@ class RecipeRun:
         if not self.stop.is_set():
             self.reporter.line(text, host=host, task=task, outcome=outcome)
 
-    def _gather_facts(self, session, outcome, state):
+    def _gather_facts(self, session, outcome, state, args=None):
         try:
-            result = MODULES["setup"].run(session, {})
+            result = MODULES["setup"].run(session, dict(args or {}))
         except (TaskFailed, DriverError) as exc:
             outcome.failed += 1
             outcome.error = f"{session.name}: gather facts: {exc}"

@@ -189,6 +189,7 @@ class Play:
     become: bool = False
     become_user: str | None = None
     gather_facts: bool | None = False  # None: gather if the tasks use facts
+    gather_args: dict = field(default_factory=dict)  # gather_subset / gather_timeout, for the setup run
     line: int = 1
     remote_user: str = ""
     connection: str = "ssh"
@@ -521,6 +522,7 @@ class _Reader:
         return Play(
             name=str(data.get("name") or ""), hosts=str(hosts) if hosts is not None else None, tasks=tasks, handlers=handlers,
             vars=variables, become=become, become_user=become_user, gather_facts=gather_facts, line=data.line,
+            gather_args={key: data[key] for key in ("gather_subset", "gather_timeout") if data.get(key) is not None},
             remote_user=str(data.get("remote_user") or ""), connection="local" if local else "ssh",
             serial=self.serial(data, source), vars_prompt=prompts,
         )

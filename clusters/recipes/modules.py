@@ -114,6 +114,8 @@ class Module(ABC):
                 cleaned[key] = value
                 continue
             if key not in names:
+                if not self.params:
+                    raise ModuleSpecError(f"unsupported parameter {key!r}: {self.name} takes no parameters.", param=key)
                 known = ", ".join(sorted(self.params))
                 raise ModuleSpecError(f"unsupported parameter {key!r}. Supported: {known}.", param=key, unknown_param=True)
             cleaned[names[key]] = value
@@ -904,17 +906,26 @@ class ShellModule(CommandModule):
 
 
 class FactsModule(Module):
+    """Ansible's `setup`: one command gathers the panel's fixed set of facts (os, cpus,
+    memory, kernel, addresses...). `gather_timeout` bounds that command; `gather_subset`
+    and `filter` are accepted so that playbooks read the same, but the set is always the
+    same, which the task's line says."""
+
     name = "setup"
     aliases = ("gather_facts", "facts")
-    params = {}
+    params = {"gather_subset": P(type="list"), "gather_timeout": P(type="int"), "filter": P(type="list")}
 
     def run(self, host, args):
-        result = host.run(FACTS_COMMAND)
+        timeout = int(args["gather_timeout"]) if args.get("gather_timeout") not in (None, "") else None
+        result = host.run(FACTS_COMMAND, timeout=timeout)
         if not result.ok and not result.stdout:
             raise TaskFailed(f"cannot gather facts: {result.output}")
         facts = parse_facts(result.stdout)
         host.facts = facts
         summary = f"{facts['os']['pretty_name'] or facts['os']['id']}, {facts['cpus']} CPU, kernel {facts['kernel']}"
+        ignored = [name for name in ("gather_subset", "filter") if to_list(args.get(name)) and to_list(args.get(name)) != ["all"]]
+        if ignored:
+            summary += f" (warning: {' and '.join(ignored)} ignored; the panel always gathers the same facts)"
         return TaskResult("ok", summary, data={"ansible_facts": facts})
 
 

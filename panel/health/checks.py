@@ -13,7 +13,11 @@ from django.utils import timezone
 from rq import Worker
 
 QUEUE_NAMES = ("high", "default", "low")
-WORKER_STALE_AFTER = 90  # seconds without a worker heartbeat
+
+
+def worker_stale_after():
+    """Seconds without a heartbeat after which a worker is listed dead (settings.WORKER_STALE_AFTER)."""
+    return settings.WORKER_STALE_AFTER
 
 
 def _timed(func):
@@ -71,7 +75,7 @@ def check_workers():
                 "queues": worker.queue_names(),
                 "last_heartbeat": beat.isoformat() if beat else None,
                 "heartbeat_age_s": round(age, 1) if age is not None else None,
-                "alive": age is not None and age < WORKER_STALE_AFTER,
+                "alive": age is not None and age < worker_stale_after(),
             }
         )
     alive = sum(1 for worker in listed if worker["alive"])

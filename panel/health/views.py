@@ -12,6 +12,7 @@ from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Histogr
 from prometheus_client.exposition import generate_latest
 
 from panel.jobs.models import Job, Status
+from panel.lib.outage import DATABASE_ERRORS, REDIS_ERRORS
 
 from . import checks
 
@@ -31,36 +32,59 @@ DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 @never_cache
 @require_GET
 def healthz(request):
-    """Per-component health: 200 when the database, Redis and at least one worker answer."""
+    """Per-component health: 200 when the database, Redis and at least one worker answer.
+
+    When something is away, `missing` names it and each component's `detail` says what
+    that means meanwhile (jobs wait in the database for Redis, for instance).
+    """
     database = checks.check_database()
     redis = checks.check_redis()
     components = {"database": database, "redis": redis}
     if redis["ok"]:
         components["workers"] = checks.check_workers()
-        components["queues"] = {"ok": True, "depth": checks.queue_depths()}
+        try:
+            components["queues"] = {"ok": True, "depth": checks.queue_depths()}
+        except REDIS_ERRORS as exc:  # went away between the two calls
+            components["queues"] = {"ok": False, "detail": f"Redis unreachable: {exc}"}
     else:
-        components["workers"] = {"ok": False, "detail": "unknown: Redis is unreachable"}
+        components["workers"] = {"ok": False, "detail": "unknown: Redis is unreachable (workers wait for it and resume by themselves)"}
+        components["queues"] = {"ok": False, "detail": _waiting_jobs_detail(database["ok"])}
     healthy = all(part["ok"] for part in components.values())
+    missing = [name for name, part in components.items() if not part["ok"]]
     if not _is_operator(request):
         # Worker and host names, versions and latencies help an attacker more than a load
         # balancer: anonymous callers get the verdict and which part is down, nothing else.
         components = {name: {"ok": part["ok"]} for name, part in components.items()}
-    body = {"status": "ok" if healthy else "unhealthy", "time": timezone.now().isoformat(), "components": components}
+    body = {"status": "ok" if healthy else "unhealthy", "time": timezone.now().isoformat(), "missing": missing, "components": components}
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _waiting_jobs_detail(database_ok):
+    text = "unknown: Redis is unreachable"
+    if database_ok:
+        try:
+            waiting = Job.objects.filter(status=Status.QUEUED).count()
+        except DATABASE_ERRORS:
+            return text
+        text += f"; {waiting} job(s) queued in the database are enqueued when it answers"
+    return text
 
 
 def _is_operator(request):
     """A logged-in operator (session), or an operator's API token in `Authorization: Bearer`."""
-    user = getattr(request, "user", None)
-    if getattr(user, "is_authenticated", False):
-        return bool(getattr(user, "is_operator", False))
+    try:
+        user = getattr(request, "user", None)
+        if getattr(user, "is_authenticated", False):
+            return bool(getattr(user, "is_operator", False))
+    except DATABASE_ERRORS:  # the session cannot be read: the anonymous answer, which says so
+        return False
     try:
         from rest_framework.request import Request
 
         from panel.accounts.api_auth import ApiTokenAuthentication
 
         found = ApiTokenAuthentication().authenticate(Request(request))
-    except Exception:  # a bad token gets the anonymous answer, not an error
+    except Exception:  # a bad token (or no database) gets the anonymous answer, not an error
         return False
     return bool(found and getattr(found[0], "is_operator", False))
 
@@ -68,7 +92,8 @@ def _is_operator(request):
 @never_cache
 @require_GET
 def live(request):
-    """Liveness for a container runtime: the web process answers; nothing else is checked."""
+    """Liveness for a container runtime: the web process answers. Touches neither the
+    database nor Redis (nor the session), so an outage of either does not get it restarted."""
     return JsonResponse({"status": "ok"})
 
 

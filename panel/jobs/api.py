@@ -1,5 +1,8 @@
+import re
+
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.db import IntegrityError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
@@ -13,7 +16,9 @@ from .filters import JobFilter
 from .kinds import REGISTRY
 from .models import Job
 from .serializers import JobEventSerializer, JobKindSerializer, JobSerializer, JobStartSerializer
-from .services import JobStateError, cancel_job, retry_job, start_job
+from .services import JobStateError, cancel_job, find_idempotent, retry_job, start_job
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
 
 
 class JobListCreate(generics.ListCreateAPIView):
@@ -25,19 +30,55 @@ class JobListCreate(generics.ListCreateAPIView):
     def get_queryset(self):
         return Job.objects.visible_to(self.request.user).select_related("user", "target_type")
 
-    @extend_schema(request=JobStartSerializer, responses={201: JobSerializer})
+    @extend_schema(
+        request=JobStartSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                description="Any unique string (up to 200 printable ASCII characters). A request repeated "
+                "with the same key by the same user returns the job the first one created (200) and "
+                "never starts a second one.",
+            )
+        ],
+        responses={
+            201: JobSerializer,
+            200: OpenApiResponse(JobSerializer, description="The job an earlier request with the same Idempotency-Key created."),
+            422: OpenApiResponse(description="The Idempotency-Key was already used for a different kind or parameters."),
+        },
+    )
     def post(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key", "")
+        if key and not IDEMPOTENCY_KEY.match(key):
+            raise ValidationError({"Idempotency-Key": ["Use 1 to 200 printable ASCII characters, without spaces."]})
         start = JobStartSerializer(data=request.data)
         start.is_valid(raise_exception=True)
+        earlier = find_idempotent(request.user, key)
+        if earlier is not None:
+            return self._replay(earlier, start.validated_data)
         try:
-            job = start_job(start.validated_data["kind"], start.validated_data["params"], request.user)
+            job = start_job(start.validated_data["kind"], start.validated_data["params"], request.user, idempotency_key=key)
         except UnknownJobKind as exc:
             raise ValidationError({"kind": [str(exc)]}) from None
         except ValidationError as exc:
             raise ValidationError({"params": exc.detail}) from None
         except PermissionDenied as exc:
             raise ApiPermissionDenied(str(exc)) from None
+        except IntegrityError:
+            earlier = find_idempotent(request.user, key)
+            if earlier is None:
+                raise
+            return self._replay(earlier, start.validated_data)  # a concurrent request with the same key won
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    def _replay(self, job, requested):
+        if job.kind != requested["kind"]:
+            return Response(
+                {"detail": f"This Idempotency-Key was already used for job #{job.pk} of kind {job.kind}; use a new key for a different request."},
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        response = Response(JobSerializer(job).data, status=status.HTTP_200_OK)
+        response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class JobDetail(generics.RetrieveAPIView):

@@ -74,9 +74,11 @@ class Job(Audited, models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     line_count = models.PositiveIntegerField(default=0)
+    # The client's Idempotency-Key header (API): a retried request returns this job.
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
 
     objects = JobQuerySet.as_manager()
-    audit_exclude = {"heartbeat_at", "progress_done", "line_count", "worker_name"}
+    audit_exclude = {"heartbeat_at", "progress_done", "line_count", "worker_name", "idempotency_key"}
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -84,6 +86,13 @@ class Job(Audited, models.Model):
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["target_type", "target_id", "-created_at"]),
             models.Index(fields=["status", "heartbeat_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="job_idempotency_key_unique_per_user",
+            ),
         ]
 
     def __str__(self):

@@ -8,11 +8,15 @@ timeout, and a killed process (lost, from the worker or the reconciler).
 import logging
 import os
 import socket
+import time
 
 import django_rq
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
+
+from panel.lib.outage import DATABASE_ERRORS, Outage
 
 from .context import JobContext
 from .errors import JobCancelled, JobFailed, UnknownJobKind
@@ -32,17 +36,26 @@ def claim(job_id, worker_name):
     )
 
 
+def _cancel_flag_redis(job):
+    """Redis for the job's cancel flag, or None when it does not answer: a command-line run
+    (`manage.py run_recipe`) with no panel running has no Redis, and its cancel requests
+    still arrive through the database, which the heartbeat reads."""
+    redis = django_rq.get_connection(job.queue)
+    try:
+        redis.ping()
+    except Exception:  # noqa: BLE001 - any failure to reach it means the same: go without
+        logger.info("Job %s: Redis does not answer; cancel requests are read from the database only", job.pk)
+        return None
+    return redis
+
+
 def execute(job_id):
-    close_old_connections()
     worker = os.environ.get("RQ_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}"
-    # Our worker process claims the row just before it forks us (worker.py), so that
-    # "running" is written over its warm database connection; otherwise claim it here.
-    owned = claim(job_id, worker) or Job.objects.filter(pk=job_id, status=Status.RUNNING, worker_name=worker, finished_at__isnull=True).exists()
-    if not owned:
+    job = _claim_waiting_for_the_database(job_id, worker)
+    if job is None:
         logger.info("Job %s was not queued any more (cancelled or already run); skipping", job_id)
         return
-    job = Job.objects.select_related("user").get(pk=job_id)
-    ctx = JobContext(job, redis=django_rq.get_connection(job.queue))
+    ctx = JobContext(job, redis=_cancel_flag_redis(job))
     status, error, result = Status.ERRORED, "", None
     ctx.start()
     try:
@@ -64,9 +77,35 @@ def execute(job_id):
         ctx.finish(status, error=error, result=result)
 
 
+def _claim_waiting_for_the_database(job_id, worker):
+    """The job's row if this process owns it now, else None. A job taken from the queue
+    while the database is away waits for it (up to JOB_END_PATIENCE) rather than fail."""
+    outage = Outage(f"The database (job {job_id}, before it starts)", logger)
+    deadline = time.monotonic() + settings.JOB_END_PATIENCE
+    while True:
+        try:
+            close_old_connections()
+            # Our worker process claims the row just before it forks us (worker.py), so that
+            # "running" is written over its warm database connection; otherwise claim it here.
+            owned = claim(job_id, worker) or Job.objects.filter(pk=job_id, status=Status.RUNNING, worker_name=worker, finished_at__isnull=True).exists()
+            return Job.objects.select_related("user").get(pk=job_id) if owned else None
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() > deadline:
+                raise
+            wait = outage.failed(exc)
+            try:
+                connection.close()
+            except DATABASE_ERRORS:
+                pass
+            time.sleep(wait)
+
+
 def _cancel_message(job):
-    job.refresh_from_db(fields=["cancel_requested_by"])
-    who = job.cancel_requested_by.username if job.cancel_requested_by else "someone"
+    try:
+        job.refresh_from_db(fields=["cancel_requested_by"])
+        who = job.cancel_requested_by.username if job.cancel_requested_by else "someone"
+    except DATABASE_ERRORS:  # cancelled through Redis while the database is away
+        who = "someone"
     return f"Cancelled by {who}."
 
 
@@ -82,9 +121,10 @@ def end_abandoned(job_id, status, error, only_if=(Status.QUEUED, Status.RUNNING)
         return False
     seq = max(job.line_count, JobEvent.objects.filter(job=job).order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
     now = timezone.now()
-    updated = Job.objects.filter(pk=job.pk, status=job.status).update(
-        status=status, error=error, finished_at=now, line_count=seq
-    )
-    if updated:
-        JobEvent.objects.create(job=job, seq=seq, time=now, text=f"Finished: {status}. {error}", is_end=True)
+    with transaction.atomic():  # a reader never sees the final status without the end marker
+        updated = Job.objects.filter(pk=job.pk, status=job.status).update(
+            status=status, error=error, finished_at=now, line_count=seq
+        )
+        if updated:
+            JobEvent.objects.create(job=job, seq=seq, time=now, text=f"Finished: {status}. {error}", is_end=True)
     return bool(updated)

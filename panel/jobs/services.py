@@ -1,7 +1,9 @@
 """Starting, cancelling and retrying jobs: what views, the API and commands call.
 
 The job row is written first; the RQ job is enqueued only once that transaction has
-committed (so a worker never picks up a job it cannot read), with the row's id.
+committed (so a worker never picks up a job it cannot read), with the row's id. If Redis
+is unreachable at that moment the job is still accepted: it stays `queued` and the
+reconciler enqueues it as soon as Redis answers (`job.enqueued` tells the caller).
 """
 
 import logging
@@ -15,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from panel.audit.models import Action
 from panel.audit.recorder import record
+from panel.lib.outage import REDIS_ERRORS
 
 from .context import cancel_key
 from .kinds import get_kind
@@ -26,9 +29,12 @@ class JobStateError(Exception):
     """The job is not in a state that allows this action."""
 
 
-def start_job(kind_name, params, user, target=None, retry_of=None):
+def start_job(kind_name, params, user, target=None, retry_of=None, idempotency_key=""):
     """Validate parameters, write the job row, and enqueue it after commit.
 
+    `idempotency_key` (unique per user) makes a retried request safe: the caller looks
+    for an existing job with it first (`find_idempotent`); two requests racing with the
+    same key end in an IntegrityError for the second.
     Raises UnknownJobKind, rest_framework ValidationError, or PermissionDenied.
     """
     kind = get_kind(kind_name)
@@ -46,9 +52,27 @@ def start_job(kind_name, params, user, target=None, retry_of=None):
             target_id=str(target.pk) if target is not None else "",
             target_repr=str(target)[:200] if target is not None else "",
             retry_of=retry_of,
+            idempotency_key=idempotency_key or "",
         )
-        transaction.on_commit(lambda: enqueue(job))
+        job.enqueued = False
+        transaction.on_commit(lambda: _enqueue_or_leave_queued(job))
     return job
+
+
+def find_idempotent(user, key):
+    """The job this user already started with this Idempotency-Key, or None."""
+    if not key or not getattr(user, "pk", None):
+        return None
+    return Job.objects.filter(user=user, idempotency_key=key).first()
+
+
+def _enqueue_or_leave_queued(job):
+    try:
+        enqueue(job)
+    except REDIS_ERRORS as exc:
+        logger.warning("Job %s stays queued: Redis is unreachable (%s); the reconciler enqueues it when Redis answers", job.pk, exc)
+        return
+    job.enqueued = True
 
 
 def enqueue(job):
@@ -95,6 +119,8 @@ def _drop_from_queue(job):
         RQJob.fetch(job.rq_id, connection=django_rq.get_connection(job.queue)).cancel()
     except NoSuchJobError:  # gone already; the runner skips rows that are not queued anyway
         pass
+    except REDIS_ERRORS:  # the same: a worker that dequeues it later skips it
+        logger.warning("Cannot drop cancelled job %s from the queue: Redis is unreachable", job.pk)
 
 
 def retry_job(job, user):

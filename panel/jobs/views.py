@@ -49,8 +49,15 @@ def job_start(request, kind_name):
         except ValidationError as exc:
             carry_errors(form, exc.detail)
         else:
+            warn_if_not_enqueued(request, job)
             return redirect("jobs:detail", job.pk)
     return render(request, "jobs/start.html", {"kind": kind, "form": form}, status=400 if form.errors else 200)
+
+
+def warn_if_not_enqueued(request, job):
+    """The job was accepted but the queue (Redis) did not answer: say when it will start."""
+    if not getattr(job, "enqueued", True):
+        messages.warning(request, _("The job queue is unreachable right now. The job is saved and will start by itself when the queue answers again."))
 
 
 @login_required
@@ -122,6 +129,7 @@ def job_retry(request, pk):
     except (JobStateError, ValidationError, UnknownJobKind) as exc:
         messages.error(request, str(getattr(exc, "detail", exc)))
         return redirect("jobs:detail", job.pk)
+    warn_if_not_enqueued(request, new_job)
     return redirect("jobs:detail", new_job.pk)
 
 

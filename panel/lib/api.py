@@ -1,5 +1,6 @@
 """REST API plumbing shared by every app: the exception handler and small helpers."""
 
+import json
 import logging
 import uuid
 
@@ -12,6 +13,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from panel.audit.context import current_request_id
 
+from .unavailable import database_unavailable_response, is_database_outage
+
 logger = logging.getLogger("filrouge.api")
 
 
@@ -21,6 +24,10 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if is_database_outage(exc):
+        # Not our bug, and not the client's: answer 503 so that it retries later.
+        unavailable = database_unavailable_response(context["request"]._request, exc)
+        return Response(json.loads(unavailable.content), status=503, headers={"Retry-After": unavailable["Retry-After"]})
     if isinstance(exc, DataError):
         # A value the database cannot hold (a NUL byte in a name looked up, a number out of range):
         # the client's input, found by the database rather than a serializer.

@@ -1,7 +1,11 @@
 """Error pages: JSON under /api/, a plain page elsewhere; never a traceback."""
 
+import sys
+
 from django.http import JsonResponse
 from django.shortcuts import render
+
+from .unavailable import database_unavailable_response, is_database_outage
 
 
 def _respond(request, status, title, message):
@@ -24,5 +28,8 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    exception = sys.exc_info()[1]  # handler500 runs inside Django's except block
+    if is_database_outage(exception):
+        return database_unavailable_response(request, exception)
     request_id = getattr(request, "request_id", "")
     return _respond(request, 500, "Internal error", f"Something broke on our side. Request id: {request_id}")

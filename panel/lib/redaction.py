@@ -11,6 +11,7 @@ REDACTED = "[redacted]"
 
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
 _API_TOKEN = re.compile(r"\bfrg_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{20,}")
+_SECRET_LINE = re.compile(r"[A-Za-z0-9+/=]{16,}")
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:bearer|token|basic)\s+)\S+")
 
 
@@ -37,10 +38,13 @@ class Redactor:
         if len(value) < self.MIN_LENGTH:
             return
         self._secrets.add(value)
-        # Multi-line secrets (private keys) also leak line by line.
-        for line in value.splitlines():
-            if len(line.strip()) >= 16:
-                self._secrets.add(line.strip())
+        # Multi-line secrets (private keys) also leak line by line: their base64 body
+        # lines. Only those: a line with spaces or punctuation is text that may be
+        # ordinary elsewhere (a whole YAML document must not blank out `namespace: default`).
+        if "\n" in value.strip():
+            for line in value.splitlines():
+                if _SECRET_LINE.fullmatch(line.strip()):
+                    self._secrets.add(line.strip())
 
     def __call__(self, text: str) -> str:
         if not text:

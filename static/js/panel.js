@@ -37,8 +37,3 @@ document.addEventListener("click", function (event) {
     document.querySelectorAll(all.dataset.selectAll).forEach(function (box) { box.checked = all.checked; });
   }
 });
-document.addEventListener("change", function (event) {
-  if (event.target.matches && event.target.matches("[data-autosubmit]") && event.target.form) {
-    event.target.form.submit();
-  }
-});

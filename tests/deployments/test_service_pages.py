@@ -103,3 +103,17 @@ def test_compose_import_previews_lists_unsupported_keys_and_refuses_broken_files
     assert confirmed.status_code == 302 and confirmed["Location"] == f"/jobs/{job.pk}/"
     assert Service.objects.get(project="shop", name="web").spec["ports"][0]["host_ip"] == "127.0.0.1"
     assert job.params == {"project": "shop"} and job.target == cluster
+
+
+def test_compose_import_flags_replicas_on_one_fixed_host_port_and_refuses_to_save_them(bob, cluster):
+    client = logged_in(bob)
+    text = "services:\n  web:\n    image: app/web:1\n    ports: ['8080:80']\n    deploy: {replicas: 2}\n"
+
+    preview = client.post("/services/import/", {"cluster": cluster.pk, "project": "shop", "text": text})
+    confirmed = client.post("/services/import/", {"cluster": cluster.pk, "project": "shop", "text": text, "confirm": "1"})
+
+    assert cluster.kind == "docker"
+    page = preview.content.decode()
+    assert "2 replicas cannot share host port 8080 on one Docker host" in page and 'id="confirm-import"' not in page
+    assert confirmed.status_code == 400 and "Nothing was saved" in confirmed.content.decode()
+    assert not Service.objects.exists() and not Job.objects.filter(kind="stack-deploy").exists()

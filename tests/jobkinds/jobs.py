@@ -109,3 +109,26 @@ class LineWriter(JobKind):
                 ctx.progress(number)
                 time.sleep(pause)
         ctx.progress(count)
+
+
+class WriterParams(serializers.Serializer):
+    lines = serializers.IntegerField(min_value=1, max_value=1_000_000, default=100)
+    per_second = serializers.FloatField(min_value=1, max_value=10_000, default=50)
+
+
+@register
+class Writer(JobKind):
+    """Writes numbered lines ("line 1", "line 2"...) at a steady rate: nothing else, no database."""
+
+    name = "test-writer"
+    timeout = 600
+    Params = WriterParams
+
+    def run(self, ctx, lines, per_second):
+        started = time.monotonic()
+        for number in range(1, lines + 1):
+            ctx.line(f"line {number}")
+            delay = started + number / per_second - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        return {"lines": lines}

@@ -20,8 +20,10 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .auth import Identity
 from .errors import ApiError, injected, unauthorized
 from .rest import Request
+from .tls import identity_from_peer_cert
 
 
 class StandinHTTPServer(ThreadingHTTPServer):
@@ -147,6 +149,12 @@ class Handler(BaseHTTPRequestHandler):
                 identity = standin.authn.authenticate(token.strip(), standin.store)
                 if identity is None:
                     raise unauthorized()
+            elif isinstance(self.connection, ssl.SSLSocket):
+                # A verified client certificate: the user is its CN, the groups its O attributes.
+                subject = identity_from_peer_cert(self.connection.getpeercert())
+                if subject is not None:
+                    username, groups = subject
+                    identity = Identity(username, tuple(groups) + ("system:authenticated",))
             req = Request(method if method != "HEAD" else "GET", path,
                           parse_qs(url.query, keep_blank_values=True), self.headers, body, identity)
             resp = standin.api.handle(req)

@@ -88,6 +88,8 @@ class KubeStandin:
         self.admin_token = secrets.token_urlsafe(32)
         self.authn.add_static(self.admin_token, Identity("kubernetes-admin", ("system:masters", "system:authenticated")))
         self.ca_pem = None
+        self._admin_cert = None
+        self._client_ca = None
         self.url = None
         self.server_address = None
         self._certs = None
@@ -105,6 +107,11 @@ class KubeStandin:
             self.ca_pem = self._certs.ca_pem
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self._certs.cert_file, self._certs.key_file)
+            # Client certificates signed by the client CA authenticate (CN = user, O = groups),
+            # as kube-apiserver's --client-ca-file does; clients with a bearer token send none.
+            self._client_ca = tlsmod.make_client_ca()
+            context.load_verify_locations(cadata=self._client_ca.ca_pem)
+            context.verify_mode = ssl.CERT_OPTIONAL
         self.registry = Registry(self.store, self.ca_pem or "")
         self._seed()
         self.controllers = ControllerManager(self.registry, self)
@@ -180,15 +187,32 @@ class KubeStandin:
                    "kube-apiserver")
 
     # --- client conveniences -------------------------------------------------------------------
-    def kubeconfig(self, path=None, context="standin", namespace="default", token=None, ca_pem=None):
+    def client_certificate(self, username="kubernetes-admin", groups=("system:masters",)):
+        """(certificate PEM, key PEM) of a client certificate the client CA signed: CN is the user, O the groups."""
+        if not self.tls:
+            raise RuntimeError("client certificates need the TLS stand-in")
+        return tlsmod.client_cert(self._client_ca, username, groups)
+
+    def kubeconfig(self, path=None, context="standin", namespace="default", token=None, ca_pem=None, client_cert=False):
+        """A kubeconfig for this stand-in: with the admin bearer token (or `token`), or,
+        with client_cert=True, with an admin client certificate and key as kubeadm's
+        admin.conf has (client-certificate-data / client-key-data, no token)."""
         cluster = {"server": self.url}
         ca = ca_pem if ca_pem is not None else self.ca_pem
         if ca:
             cluster["certificate-authority-data"] = base64.b64encode(ca.encode()).decode()
         user = f"{context}-user"
+        if client_cert:
+            if self._admin_cert is None:
+                self._admin_cert = self.client_certificate()
+            cert_pem, key_pem = self._admin_cert
+            credentials = {"client-certificate-data": base64.b64encode(cert_pem.encode()).decode(),
+                           "client-key-data": base64.b64encode(key_pem.encode()).decode()}
+        else:
+            credentials = {"token": token or self.admin_token}
         doc = {"apiVersion": "v1", "kind": "Config", "preferences": {},
                "clusters": [{"name": context, "cluster": cluster}],
-               "users": [{"name": user, "user": {"token": token or self.admin_token}}],
+               "users": [{"name": user, "user": credentials}],
                "contexts": [{"name": context, "context": {"cluster": context, "user": user,
                                                           "namespace": namespace}}],
                "current-context": context}

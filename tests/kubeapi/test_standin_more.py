@@ -529,3 +529,36 @@ def test_a_rolling_update_moves_one_pod_at_a_time_with_surge_one_and_no_unavaila
     done = wait_for(lambda: (lambda d: d if condition(d, "Progressing").reason == "NewReplicaSetAvailable"
                              else None)(apps.read_namespaced_deployment("roll", kube_namespace)), what="complete")
     assert done.status.updated_replicas == 3 and done.status.available_replicas == 3
+
+
+def test_a_client_certificate_kubeconfig_authenticates_by_its_cn_and_o(kube_standin, kube_namespace):
+    import base64
+
+    import yaml
+
+    text = kube_standin.kubeconfig(client_cert=True)
+    user = yaml.safe_load(text)["users"][0]["user"]
+    assert "token" not in user and base64.b64decode(user["client-key-data"]).startswith(b"-----BEGIN PRIVATE KEY-----")
+    admin = kube_standin.api_client(kubeconfig_text=text)
+    try:
+        names = [item.metadata.name for item in client.CoreV1Api(admin).list_namespace().items]
+        assert kube_namespace in names
+        review = client.AuthenticationV1Api(admin).create_self_subject_review({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        assert review.status.user_info.username == "kubernetes-admin" and "system:masters" in review.status.user_info.groups
+    finally:
+        admin.close()
+
+    # A certificate for a user without any binding: authenticated, then refused by RBAC.
+    cert_pem, key_pem = kube_standin.client_certificate("nobody", groups=("developers",))
+    config = yaml.safe_load(text)
+    config["users"][0]["user"] = {"client-certificate-data": base64.b64encode(cert_pem.encode()).decode(),
+                                  "client-key-data": base64.b64encode(key_pem.encode()).decode()}
+    nobody = kube_standin.api_client(kubeconfig_text=yaml.safe_dump(config))
+    try:
+        with pytest.raises(ApiException) as refused:
+            client.CoreV1Api(nobody).list_namespaced_pod(kube_namespace)
+        import json
+
+        assert refused.value.status == 403 and 'User "nobody" cannot list resource "pods"' in json.loads(refused.value.body)["message"]
+    finally:
+        nobody.close()

@@ -134,3 +134,52 @@ def unrelated_ca_pem():
     now = dt.datetime.now(dt.timezone.utc)
     return _pem_cert(_ca_cert(_key(), now - dt.timedelta(hours=1), now + dt.timedelta(days=1),
                               cn="some-other-cluster-ca"))
+
+
+def make_client_ca():
+    """A CA of its own for client certificates (kube-apiserver's --client-ca-file). It is
+    not the serving CA on purpose: OpenSSL would otherwise send that CA along with the
+    server certificate (it builds chains from its trust store), which a real API server
+    does not do, and clients would see another verification error."""
+    key = _key()
+    now = dt.datetime.now(dt.timezone.utc)
+    ca = _ca_cert(key, now - dt.timedelta(hours=1), now + dt.timedelta(days=3650), cn="kubernetes-standin-client-ca")
+    return CertBundle(_pem_cert(ca), _pem_key(key), "", "")
+
+
+def client_cert(bundle, common_name, organizations=(), days=365):
+    """(certificate PEM, key PEM) for a client signed by the stand-in's CA, as kubeadm
+    writes into admin.conf: the API server reads the user from the CN and the groups
+    from the O attributes."""
+    ca_key = serialization.load_pem_private_key(bundle.ca_key_pem.encode(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(bundle.ca_pem.encode())
+    key = _key()
+    now = dt.datetime.now(dt.timezone.utc)
+    subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in organizations]
+    subject.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (x509.CertificateBuilder().subject_name(x509.Name(subject)).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, content_commitment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return _pem_cert(cert), _pem_key(key)
+
+
+def identity_from_peer_cert(peer):
+    """(username, groups) from `SSLSocket.getpeercert()` of a verified client, or None."""
+    if not peer:
+        return None
+    username, groups = None, []
+    for rdn in peer.get("subject", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                username = value
+            elif name == "organizationName":
+                groups.append(value)
+    return (username, tuple(groups)) if username else None

@@ -83,3 +83,20 @@ def test_it_refuses_an_unknown_teacher_or_cluster(db, folder):
     with pytest.raises(CommandError, match="No cluster named 'nowhere'"):
         load(str(folder), "--cluster", "nowhere")
     assert not Course.objects.exists()
+
+
+def test_it_reports_every_problem_of_every_file_at_once(db, folder):
+    (folder / "course.yaml").write_text("title: X\nteacher: carol\n")
+    (folder / "b-syntax.yaml").write_text("slug: syntax\ntitle: [unclosed\n")
+    two_tier = (folder / "a-two-tier.yaml").read_text()
+    (folder / "c-two-mistakes.yaml").write_text(two_tier.replace("slug: two-tier", "slug: two-mistakes").replace("ttl: 2h", "ttl: 9d") + "colour: red\n")
+
+    with pytest.raises(CommandError) as info:
+        load(str(folder))
+
+    lines = str(info.value).splitlines()
+    assert any(line.startswith(f"{folder / 'course.yaml'}, line 2, column 1: unknown key 'teacher'") for line in lines), lines
+    assert any(line.startswith(f"{folder / 'b-syntax.yaml'}, line ") and "YAML error" in line for line in lines), lines
+    assert any(line.startswith(f"{folder / 'c-two-mistakes.yaml'}, line ") and "unknown key 'colour'" in line for line in lines), lines
+    assert any(line.startswith(f"{folder / 'c-two-mistakes.yaml'}, line ") and "ttl 9d is longer than the 7d maximum" in line for line in lines), lines
+    assert not Course.objects.exists()

@@ -34,7 +34,28 @@ IMAGES_ENV = "FILROUGE_TEST_KUBE_IMAGES"
 TEST_LABEL = "filrouge.test"
 STANDIN_IMAGES = ("registry.filrouge.test/httpapp:1", "registry.filrouge.test/httpapp:2", "registry.filrouge.test/httpapp:3")
 
-__all__ = ["kube_target", "KubeTarget", "real_kubeconfig_path"]
+__all__ = ["kube_target", "KubeTarget", "real_kubeconfig_path", "both_credential_shapes", "kubeconfig_shape"]
+
+# How a kubeconfig's user proves who it is: a bearer token, or a client certificate and
+# key (what kubeadm's admin.conf holds). Tests marked with `both_credential_shapes` run
+# once with each; on a real cluster, the shape its kubeconfig has runs, the other skips.
+CREDENTIAL_SHAPES = ("token", "client-cert")
+both_credential_shapes = pytest.mark.parametrize("kube_target", CREDENTIAL_SHAPES, indirect=True)
+
+
+def kubeconfig_shape(kubeconfig_text, context=None):
+    """"token", "client-cert" or "other" for the user of the (current or given) context."""
+    import yaml
+
+    config = yaml.safe_load(kubeconfig_text) or {}
+    context_name = context or config.get("current-context")
+    user_name = next((item.get("context", {}).get("user") for item in config.get("contexts") or [] if item.get("name") == context_name), None)
+    user = next((item.get("user") or {} for item in config.get("users") or [] if item.get("name") == user_name), {})
+    if user.get("token") or user.get("tokenFile"):
+        return "token"
+    if user.get("client-certificate-data") or user.get("client-certificate"):
+        return "client-cert"
+    return "other"
 
 
 def real_kubeconfig_path():
@@ -53,6 +74,22 @@ class KubeTarget:
     @property
     def is_standin(self):
         return self.api is not None
+
+    @property
+    def credential_shape(self):
+        return kubeconfig_shape(self.kubeconfig_text, self.context)
+
+    def assert_no_secret_in(self, text):
+        """Fail if any secret of the kubeconfig (token, client key as base64 or PEM) shows in `text`."""
+        from clusters.inventory.credentials import kubeconfig_secret_values
+
+        values = kubeconfig_secret_values(self.kubeconfig_text)
+        if not values and self.credential_shape == "other":
+            return  # a real cluster reached through an exec plugin or auth provider: nothing stored to leak
+        assert values, "the kubeconfig has no token or client key to look for"
+        leaked = [value[:12] + "..." for value in values if value in text]
+        leaked += [line[:12] + "..." for value in values for line in value.splitlines() if len(line) >= 16 and "PRIVATE KEY" not in line and line in text]
+        assert not leaked, f"kubeconfig secrets leaked: {leaked}"
 
     def api_client(self):
         """An admin ApiClient (the official client, from the same kubeconfig as the cluster)."""
@@ -165,15 +202,19 @@ def _delete_namespace(api_client, name):
 
 @pytest.fixture
 def kube_target(request, db):
+    shape = getattr(request, "param", None)  # "token" / "client-cert" under both_credential_shapes
     path = real_kubeconfig_path()
     if path:
         with open(path, encoding="utf-8") as handle:
             kubeconfig_text = handle.read()
         api, context = None, os.environ.get(CONTEXT_ENV) or None
+        actual = kubeconfig_shape(kubeconfig_text, context)
+        if shape and actual != shape:
+            pytest.skip(f"the real cluster's kubeconfig logs in with a {actual} credential, not a {shape} one")
     else:
         api = request.getfixturevalue("kube_standin")
         api.reset_behaviour()
-        kubeconfig_text, context = api.kubeconfig(), None
+        kubeconfig_text, context = api.kubeconfig(client_cert=shape == "client-cert"), None
     target = KubeTarget(None, api, None, kubeconfig_text, context)
     admin = target.api_client()
     target.namespace = _make_namespace(admin)

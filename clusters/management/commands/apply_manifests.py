@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from rest_framework.exceptions import ValidationError
 
 from clusters.management.commands.run_recipe import _errors, _Printer
@@ -19,6 +19,7 @@ from panel.audit.context import acting_as
 from panel.jobs.kinds import get_kind
 from panel.jobs.models import Job, Status
 from panel.jobs.runner import execute
+from panel.lib.commands import PanelCommand
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -43,7 +44,7 @@ def read_sources(paths, stdin=None):
     return sources
 
 
-class Command(BaseCommand):
+class Command(PanelCommand):
     help = "Validate, diff or apply Kubernetes manifests on a cluster of the inventory."
 
     def add_arguments(self, parser):

@@ -1,13 +1,14 @@
 """manage.py import_inventory PATH [--dry-run]: an Ansible inventory (INI or YAML) into the panel."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from clusters.inventory.ansible_files import InventoryError, apply_import, parse_inventory, plan_import
 from clusters.models import Credential
 from panel.audit.context import acting_as
+from panel.lib.commands import PanelCommand
 
 
-class Command(BaseCommand):
+class Command(PanelCommand):
     help = "Import an Ansible inventory (INI or YAML): servers, groups, children and vars. Nothing is removed."
 
     def add_arguments(self, parser):

@@ -5,14 +5,15 @@ restart, run this command, then remove the old key.
 """
 
 from cryptography.fernet import InvalidToken
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from clusters.models import Credential
 from panel.lib import crypto
+from panel.lib.commands import PanelCommand
 
 
-class Command(BaseCommand):
+class Command(PanelCommand):
     help = "Re-encrypt every credential secret with the first key of FILROUGE_CREDENTIAL_KEYS."
 
     def handle(self, **options):

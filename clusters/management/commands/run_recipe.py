@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 from rest_framework.exceptions import ValidationError
 
@@ -24,9 +24,10 @@ from panel.audit.context import acting_as
 from panel.jobs.kinds import get_kind
 from panel.jobs.models import Job, JobEvent, Status
 from panel.jobs.runner import execute
+from panel.lib.commands import PanelCommand
 
 
-class Command(BaseCommand):
+class Command(PanelCommand):
     help = "Run a recipe or a simple Ansible playbook on servers or groups, print its live log and recap."
 
     def add_arguments(self, parser):

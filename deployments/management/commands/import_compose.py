@@ -5,7 +5,7 @@ build contexts, env files, secret and config files are read relative to it."""
 
 import os
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from clusters.models import Cluster
 from clusters.models import Credential
@@ -14,9 +14,10 @@ from deployments.compose import ComposeError, apply_plan, check_target, parse_co
 from panel.audit.context import acting_as
 from panel.audit.models import Action
 from panel.audit.recorder import record
+from panel.lib.commands import PanelCommand
 
 
-class Command(BaseCommand):
+class Command(PanelCommand):
     help = (
         "Import a compose file as the services of one project on a Docker or Swarm cluster, print the "
         "preview, and deploy the project as a stack (unless --dry-run). Variables come from this "
@@ -68,8 +69,10 @@ class Command(BaseCommand):
         check_target(plan, target)
         self.stdout.write(plan.preview())
         if dry_run:
-            self.stdout.write("Dry run: nothing was saved or deployed.")
+            self.stdout.write("Dry run: nothing was saved or deployed." + (f" Importing would be refused: {target} cannot run the file as written (see above)." if plan.problems else ""))
             return
+        if plan.problems:
+            raise CommandError(f"Nothing was saved: {target} cannot run this file as written:\n" + "\n".join(f"- {problem}" for problem in plan.problems))
         with acting_as(user=None, source="cli"):
             services = apply_plan(plan, target, registry_credential=credential)
             record(Action.OTHER, target, message=f"Imported {path} as project {plan.project} ({len(services)} services)")

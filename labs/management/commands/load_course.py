@@ -3,14 +3,15 @@
 Every file is validated first; a broken one is named with its line and nothing changes.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from labs.exercise_file import ExerciseFileError
 from labs.loading import CourseLoadError, load_course, setup_warnings
 from panel.audit.context import acting_as
+from panel.lib.commands import PanelCommand
 
 
-class Command(BaseCommand):
+class Command(PanelCommand):
     help = "Load or update a course from a folder of exercise files (course.yaml + one YAML file per exercise)."
 
     def add_arguments(self, parser):

@@ -1,5 +1,9 @@
 """`make run`: the whole panel in one command (web, worker, scheduler, and an embedded
-Redis when REDIS_URL is unset). Ctrl-C stops everything, the Redis last."""
+Redis when REDIS_URL is unset). Ctrl-C stops everything, the Redis last.
+
+A part that exits is started again (after 1 s, then 2, 4... up to a minute while it keeps
+exiting at once) and the others go on: an outage of Redis or the database never takes
+the whole panel down."""
 
 import os
 import signal
@@ -13,6 +17,9 @@ from django.core.management.base import BaseCommand
 
 from panel.lib.embedded_redis import start_embedded_redis
 
+STABLE_AFTER = 60  # seconds a restarted part must run before its restart delay resets
+MAX_RESTART_DELAY = 60
+
 
 class Command(BaseCommand):
     help = "Run web (gunicorn), an RQ worker and the scheduler together; Ctrl-C stops them all."
@@ -24,6 +31,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, web_workers, **options):
         self.children = []
+        self.commands = {}
+        self.started_at = {}
         self.redis = None
         self.stopping = False
         signal.signal(signal.SIGINT, self._request_stop)
@@ -48,14 +57,39 @@ class Command(BaseCommand):
     def _spawn(self, name, command):
         process = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
         self.children.append((name, process))
+        self.commands[name] = command
+        self.started_at[name] = time.monotonic()
 
     def _watch(self):
+        restart_at = {}
+        delay = {}
         while not self.stopping:
-            for name, process in self.children:
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping the panel.")
-                    self.exit_code = 1
-                    return
+            now = time.monotonic()
+            if self.redis is not None and self.redis.poll() is not None and "redis" not in restart_at:
+                self.stderr.write(f"The embedded Redis exited with code {self.redis.returncode}; starting it again.")
+                restart_at["redis"] = now
+            for index, (name, process) in enumerate(self.children):
+                if process.poll() is None:
+                    if now - self.started_at[name] > STABLE_AFTER:
+                        delay.pop(name, None)  # it ran long enough: the next exit restarts at once
+                    continue
+                if name not in restart_at:
+                    wait = delay.get(name, 1.0)
+                    self.stderr.write(f"{name} exited with code {process.returncode}; starting it again in {wait:.0f} s.")
+                    restart_at[name] = now + wait
+                    delay[name] = min(wait * 2, MAX_RESTART_DELAY)
+                elif now >= restart_at[name]:
+                    del restart_at[name]
+                    replacement = subprocess.Popen(self.commands[name], cwd=settings.BASE_DIR, start_new_session=True)
+                    self.children[index] = (name, replacement)
+                    self.started_at[name] = now
+            if "redis" in restart_at and now >= restart_at["redis"]:
+                try:
+                    self.redis = start_embedded_redis()
+                    del restart_at["redis"]
+                except RuntimeError as exc:
+                    self.stderr.write(f"The embedded Redis did not start again ({exc}); retrying in 5 s.")
+                    restart_at["redis"] = now + 5
             time.sleep(0.5)
 
     def _request_stop(self, signum, frame):

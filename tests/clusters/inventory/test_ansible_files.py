@@ -232,3 +232,25 @@ def test_the_real_ansible_inventory_accepts_the_dynamic_inventory(live_server, b
     assert listed["_meta"]["hostvars"]["web01.lab.test"]["ansible_port"] == 2201
     assert listed["_meta"]["hostvars"]["db01.lab.test"]["ansible_python_interpreter"] == "/usr/bin/python3"  # group var inherited
     assert set(listed["lab"]["children"]) == {"db", "web"}
+
+
+def test_attaching_a_credential_or_a_jump_host_to_existing_servers_is_previewed_as_a_change():
+    from clusters.models import Credential
+
+    text = "[web]\nweb01 ansible_host=10.0.0.1\nbastion ansible_host=10.0.0.9\n"
+    apply_import(plan_import(parse_inventory(text, "inventory.ini")))
+    credential = Credential(name="deploy-key", kind="ssh-key")
+    credential.set_secret({"private_key": generate_keypair()[0]})
+    credential.save()
+
+    plan = plan_import(parse_inventory(text, "inventory.ini"), default_credential=credential)
+    rows = {item["name"]: item for item in plan.servers}
+    assert (rows["web01"]["action"], rows["web01"]["changed"]) == ("update", ["credential"])
+    assert plan.counts["servers_updated"] == 2 and plan.counts["servers_unchanged"] == 0
+    apply_import(plan)
+    assert Server.objects.get(name="web01").credential == credential
+    assert plan_import(parse_inventory(text, "inventory.ini"), default_credential=credential).counts["servers_unchanged"] == 2
+
+    jumped = text.replace("web01 ansible_host=10.0.0.1", "web01 ansible_host=10.0.0.1 ansible_ssh_common_args='-J bastion'")
+    rows = {item["name"]: item for item in plan_import(parse_inventory(jumped, "inventory.ini"), default_credential=credential).servers}
+    assert (rows["web01"]["action"], rows["web01"]["changed"]) == ("update", ["jump_host"])

@@ -5,6 +5,7 @@ import pytest
 from clusters.models import Cluster
 from panel.jobs.services import start_job
 
+from tests.support.kube import both_credential_shapes
 from tests.support.kube_jobs import free_port, job_text, kubeconfig_cluster, run_job, token_cluster, with_token
 
 pytestmark = [pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
@@ -14,6 +15,7 @@ def connect_test(cluster, user):
     return run_job(start_job("kube-connect-test", {}, user, target=cluster))
 
 
+@both_credential_shapes
 def test_it_reports_the_server_version(kube_target, bob):
     job = connect_test(kube_target.cluster, bob)
     assert job.status == "succeeded", job.error
@@ -21,6 +23,7 @@ def test_it_reports_the_server_version(kube_target, bob):
     assert cluster.reachable is True and cluster.version.startswith("v1.")
     assert f"Kubernetes {cluster.version}" in job_text(job)
     assert "may list pods in namespace" in job_text(job)
+    kube_target.assert_no_secret_in(job_text(job) + str(job.result) + (job.error or ""))
 
 
 def test_it_connects_with_an_api_url_a_token_and_a_ca(kube_target, bob):

@@ -4,11 +4,13 @@ import pytest
 from kubernetes import client as k8s
 
 from tests.clusters.kubernetes.conftest import api_poc_sources, job_lines, manifest_set, run_kind
+from tests.support.kube import both_credential_shapes
 
 # Jobs run in this process as the worker runs them (their own connection handling).
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@both_credential_shapes
 def test_it_applies_the_api_poc_example_and_follows_its_rollout_to_completion(kube_target, bob):
     stored = manifest_set(kube_target.cluster, kube_target.namespace, api_poc_sources(kube_target), bob)
     job = run_kind(bob, "kube-manifests-apply", kube_target.cluster, manifest_set=stored.pk, rollout_timeout=120)
@@ -24,6 +26,7 @@ def test_it_applies_the_api_poc_example_and_follows_its_rollout_to_completion(ku
     deployment = k8s.AppsV1Api(kube_target.api_client()).read_namespaced_deployment("api-poc", kube_target.namespace)
     assert deployment.status.ready_replicas == 2
     assert any(entry.manager == "filrouge" and entry.operation == "Apply" for entry in deployment.metadata.managed_fields)
+    kube_target.assert_no_secret_in(lines)
 
 
 def test_a_dry_run_diff_shows_the_changes_and_applies_nothing(kube_target, bob):
@@ -159,3 +162,27 @@ def test_a_set_may_create_the_namespace_it_applies_into(kube_target, bob):
             core.delete_namespace(namespace)
         except k8s.ApiException as err:
             assert err.status == 404
+
+
+@both_credential_shapes
+def test_a_diff_redacts_the_kubeconfigs_secrets_but_not_its_ordinary_lines(kube_target, bob):
+    from clusters.inventory.credentials import kubeconfig_secret_values
+
+    # Text that also appears in the cluster's kubeconfig: structure, not secret.
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: echoes}\n"
+            "data: {context: 'namespace: default', kind: 'kind: Config', current: 'current-context: standin'}\n")
+    job = run_kind(bob, "kube-manifests-diff", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, kube_target.namespace, text).pk)
+    assert job.status == "succeeded", job.error
+    diff = job.result["objects"][0]["diff"]
+    assert "namespace: default" in diff and "kind: Config" in diff and "[redacted]" not in diff + job_lines(job)
+    assert kubeconfig_secret_values(kube_target.kubeconfig_text), "the test kubeconfig has a token or a client key"
+    kube_target.assert_no_secret_in(diff + job_lines(job))
+
+
+def test_a_validate_job_lists_every_problem_of_every_file(kube_target, bob):
+    sources = [("a-broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\n"),
+               ("b-typo.yaml", "apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: web}\n"),
+               ("c-fine.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fine}\n")]
+    job = run_kind(bob, "kube-manifests-validate", kube_target.cluster, manifest_set=manifest_set(kube_target.cluster, kube_target.namespace, sources).pk)
+    assert job.status == "failed"
+    assert "2 problems" in job.error and "a-broken.yaml, document 1" in job.error and "b-typo.yaml, document 1 (line 1): this cluster does not serve kind Deploymnet" in job.error

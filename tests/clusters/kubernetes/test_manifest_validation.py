@@ -70,3 +70,16 @@ def test_discovery_costs_the_same_few_requests_for_1_or_100_objects(kube_target)
         return discovery.requests
 
     assert requests_for(1) == requests_for(100) == 4  # /api, /apis, /api/v1, /apis/apps/v1
+
+
+def test_a_yaml_error_in_one_file_does_not_hide_the_other_files_problems(kube_target):
+    sources = [("broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\n"),
+               ("old.yaml", HPA_V2BETA2),
+               ("nameless.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n")]
+    with pytest.raises(ManifestInvalid) as caught:
+        load_and_validate(kube_target.api_client(), sources, kube_target.namespace)
+    problems = caught.value.problems
+    assert len(problems) == 3, problems
+    assert problems[0].startswith("broken.yaml, document 1:") and "line" in problems[0]
+    assert any(problem.startswith("nameless.yaml, document 1") for problem in problems)
+    assert any(problem.startswith("old.yaml, document 1 (line 1): HorizontalPodAutoscaler 'web' uses apiVersion autoscaling/v2beta2") for problem in problems)

@@ -8,6 +8,7 @@ from clusters.models import Cluster
 from deployments.models import Service
 from panel.jobs.services import start_job
 
+from tests.support.kube import both_credential_shapes
 from tests.support.kube_jobs import deploy, job_text, kube_service, run_job, succeeded
 
 pytestmark = [pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
@@ -19,6 +20,7 @@ def observe(cluster, user):
     return job, Cluster.objects.get(pk=cluster.pk)
 
 
+@both_credential_shapes
 def test_it_stores_version_nodes_namespaces_workloads_and_warnings(kube_target, bob):
     service = kube_service(kube_target, replicas=2)
     succeeded(deploy(service, bob))
@@ -44,6 +46,7 @@ def test_it_stores_version_nodes_namespaces_workloads_and_warnings(kube_target, 
     assert observed["workloads"]["pods_by_phase"].get("Running", 0) >= 2
     assert any(broken in row["message"] or row["namespace"] == kube_target.namespace for row in observed["warnings"])
     assert "requests in" in job_text(job)
+    kube_target.assert_no_secret_in(job_text(job) + str(cluster.observed))
     service.refresh_from_db()
     assert service.observed["healthy"] == 2 and len(service.observed["replicas"]) == 2
 

@@ -169,3 +169,36 @@ def test_an_unreachable_host_is_counted_as_such_and_the_others_run(sshd_fleet_fa
     assert summary.recap()["host01"]["unreachable"] == 1
     assert summary.recap()["host00"]["changed"] == summary.recap()["host02"]["changed"] == 1
     assert "unreachable:" in lines.of("host01", "failed")[0][3]
+
+
+def test_setup_takes_ansibles_gather_subset_and_gather_timeout_in_a_task_or_a_play(sshd_fleet_factory):
+    fleet = sshd_fleet_factory(1)
+    recipe = load_text(
+        "- hosts: all\n  gather_facts: yes\n  gather_subset: [min]\n  gather_timeout: 30\n  tasks:\n"
+        "    - name: Facts again\n      setup: {gather_subset: ['!all', network], gather_timeout: 20}\n"
+        "    - name: Say the kernel\n      debug: {msg: \"{{ ansible_facts.kernel }}\"}\n"
+    )
+
+    summary, lines = run(recipe, specs_for(fleet))
+
+    assert summary.recap()["host00"]["failed"] == 0, lines.lines
+    gathered = [text for _host, task, _outcome, text in lines.of("host00") if task in ("gather facts", "Facts again")]
+    assert len(gathered) == 2 and all("CPU, kernel" in text and "warning: gather_subset ignored" in text for text in gathered), gathered
+
+
+def test_a_module_without_parameters_says_so_instead_of_an_empty_supported_list():
+    from clusters.recipes.modules import MODULES, Module, ModuleSpecError
+
+    with pytest.raises(ModuleSpecError) as error:
+        MODULES["setup"].check_args({"gather_subset": "all", "colour": "red"})
+    assert str(error.value) == "unsupported parameter 'colour'. Supported: filter, gather_subset, gather_timeout."
+
+    class Bare(Module):
+        name = "bare"
+
+        def run(self, host, args):
+            raise AssertionError("not run")
+
+    with pytest.raises(ModuleSpecError) as refused:
+        Bare().check_args({"colour": "red"})
+    assert str(refused.value) == "unsupported parameter 'colour': bare takes no parameters."

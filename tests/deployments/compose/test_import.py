@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from clusters.models import Cluster
-from deployments.compose import ComposeError, parse_compose
+from deployments.compose import ComposeError, parse_compose, target_problems
 from deployments.models import Service
 
 EXAMPLE = Path(os.environ.get("FILROUGE_SHARED", Path(__file__).resolve().parents[4] / "shared")) / "examples/compose/notes-stack.yaml"
@@ -155,3 +155,48 @@ def test_the_command_names_the_known_clusters_when_the_cluster_is_unknown(compos
 
     with pytest.raises(CommandError, match="No cluster named 'prod'. Docker and Swarm clusters: local."):
         call_command("import_compose", str(compose_dir / "notes-stack.yaml"), "--cluster", "prod")
+
+
+FIXED_PORT_REPLICAS = textwrap.dedent("""\
+    services:
+      web:
+        image: app/web:1
+        ports: ["8080:80"]
+        deploy: {replicas: 3}
+      api:
+        image: app/api:1
+        ports: ["9000:9000"]
+      admin:
+        image: app/admin:1
+        ports: ["9000:9000"]
+      spread:
+        image: app/spread:1
+        ports: ["80"]
+        deploy: {replicas: 4}
+""")
+
+
+def test_several_replicas_on_one_fixed_host_port_are_flagged_for_a_docker_host_but_not_for_a_swarm():
+    plan = parse_compose(FIXED_PORT_REPLICAS, project="shop")
+
+    docker = target_problems(plan, "docker")
+    assert docker[0] == ("services.web: 3 replicas cannot share host port 8080 on one Docker host. Leave the published port empty "
+                         "to give each replica its own port, use 1 replica, or deploy to a Swarm cluster.")
+    assert docker[1] == "services.admin: host port 9000/tcp is also published by services.api; a host port can be published by one service only."
+    assert len(docker) == 2
+    plan.problems = docker
+    assert "Cannot be deployed as written:" in plan.preview()
+    assert target_problems(plan, "swarm") == [docker[1]]
+
+
+def test_the_command_refuses_to_import_what_a_docker_host_cannot_run_and_its_dry_run_says_so(tmp_path, db):
+    Cluster.objects.create(name="local", kind="docker", endpoint="unix:///var/run/docker.sock")
+    path = tmp_path / "compose.yaml"
+    path.write_text(FIXED_PORT_REPLICAS)
+    out = StringIO()
+
+    call_command("import_compose", str(path), "--cluster", "local", "--project", "shop", "--dry-run", stdout=out)
+    assert "services.web: 3 replicas cannot share host port 8080" in out.getvalue() and "Importing would be refused" in out.getvalue()
+    with pytest.raises(CommandError, match="Nothing was saved: local cannot run this file as written"):
+        call_command("import_compose", str(path), "--cluster", "local", "--project", "shop", "--no-deploy", stdout=StringIO())
+    assert Service.objects.count() == 0

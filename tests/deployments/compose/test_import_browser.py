@@ -23,8 +23,12 @@ def test_uploading_the_example_shows_a_preview_and_a_broken_file_its_line(live_s
     page.set_input_files("#id_compose_file", str(EXAMPLE))
     page.fill("#id_variables", "NOTES_DB_PASSWORD=page-pw-5772")
     page.click("#preview-button")
-    page.wait_for_selector("#confirm-import")
+    page.wait_for_selector("#compose-problems")
     page.screenshot(path=str(artifacts / "compose-import-preview.png"), full_page=True)
+
+    # The example runs web x2 on host port 8000: one Docker host cannot, so it is said now, not at deploy.
+    assert "services.web: 2 replicas cannot share host port 8000 on one Docker host" in page.locator("#compose-problems").inner_text()
+    assert page.locator("#confirm-import").count() == 0
 
     preview = page.locator("#compose-preview").inner_text()
     assert "Project notes: 2 services" in preview

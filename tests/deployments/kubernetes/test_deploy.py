@@ -11,6 +11,7 @@ from kubernetes.client.rest import ApiException
 from deployments import releases
 from deployments.models import ReleaseStatus, Service, ServiceStatus
 
+from tests.support.kube import both_credential_shapes
 from tests.support.kube_jobs import deploy, failed, job_text, kube_service, split_image, succeeded
 
 pytestmark = [pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
@@ -25,6 +26,7 @@ def ready_images(api_client, namespace, service):
                   if p.status.container_statuses and all(c.ready for c in p.status.container_statuses) and not p.metadata.deletion_timestamp)
 
 
+@both_credential_shapes
 def test_it_deploys_a_service_and_follows_the_rollout_to_completion(kube_target, bob):
     service = kube_service(kube_target, replicas=2)
     job = succeeded(deploy(service, bob))
@@ -45,6 +47,7 @@ def test_it_deploys_a_service_and_follows_the_rollout_to_completion(kube_target,
     assert deployment.metadata.labels["filrouge.release"] == "1"
     assert any(entry.manager == "filrouge" and entry.operation == "Apply" for entry in deployment.metadata.managed_fields)
     assert ready_images(api_client, kube_target.namespace, service) == [kube_target.image("1")] * 2
+    kube_target.assert_no_secret_in(text)
 
 
 def test_it_renders_every_kind_the_spec_asks_for(kube_target, bob):

@@ -173,7 +173,7 @@ def test_jobs_queued_when_redis_loses_its_data_are_enqueued_again(transactional_
         wait_for_status(job, Status.SUCCEEDED, timeout=30)
     finally:
         process.stop()
-    assert lines(job)[0].text == "Re-enqueued: the queue (Redis) had lost this job."
+    assert lines(job)[0].text == "Re-enqueued: the queue (Redis) had lost this job or was unreachable when it was created."
 
 
 def test_the_reconciler_leaves_healthy_jobs_alone(worker, bob):

@@ -90,18 +90,19 @@ def test_behaviour_moved_out_of_inline_handlers_still_works(watch, page, live_se
     # A confirmation (was onsubmit="return confirm(...)"): dismissed, nothing happens; accepted, it is revoked.
     watch.goto(f"{live_server.url}/accounts/tokens/")
     page.once("dialog", lambda dialog: dialog.dismiss())
-    page.click("text=Revoke")
+    page.click("button:has-text(\"Revoke\")")
     token.refresh_from_db()
     assert token.revoked_at is None
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
-        page.click("text=Revoke")
+        page.click("button:has-text(\"Revoke\")")
     token.refresh_from_db()
     assert token.revoked_at is not None
 
-    # The language switch (was onchange)
+    # The language switch (ui.js: its button)
+    page.select_option("#language", "fr")
     with page.expect_navigation():
-        page.select_option("#language", "fr")
+        page.click(".langswitch button[type=submit]")
     assert page.locator("html").get_attribute("lang") == "fr"
     assert watch.violations() == []
 

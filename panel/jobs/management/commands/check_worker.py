@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from panel.health.checks import WORKER_STALE_AFTER, check_workers
+from panel.health.checks import check_workers, worker_stale_after
 
 
 class Command(BaseCommand):
@@ -15,6 +15,6 @@ class Command(BaseCommand):
         workers = check_workers()["workers"]
         alive = [worker for worker in workers if worker["alive"] and worker["hostname"] == hostname]
         if not alive:
-            self.stderr.write(f"No worker on {hostname} with a heartbeat younger than {WORKER_STALE_AFTER} s ({timezone.now():%H:%M:%S})")
+            self.stderr.write(f"No worker on {hostname} with a heartbeat younger than {worker_stale_after():g} s ({timezone.now():%H:%M:%S})")
             sys.exit(1)
         self.stdout.write(f"{len(alive)} worker(s) alive")
