@@ -11,4 +11,4 @@ RUN SECRET_KEY=build FILROUGE_CREDENTIAL_KEYS=$(python -c "from cryptography.fer
     python manage.py collectstatic --noinput --verbosity 0
 USER filrouge
 EXPOSE 8000
-CMD ["gunicorn", "panel.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "panel.asgi:application", "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000", "--workers", "4"]

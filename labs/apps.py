@@ -9,6 +9,7 @@ class LabsConfig(AppConfig):
     verbose_name = _("Teaching lab")
 
     def ready(self):
+        from . import terminals  # noqa: F401 - lab environments as terminal targets (terminals.kinds)
         import metrics
         from clusters.signals import engine_observed
 

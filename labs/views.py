@@ -284,7 +284,26 @@ def environment_detail(request, pk):
         return render(request, "labs/partials/environment_live.html", context)
     context["instructions"] = render_instructions(environment.exercise.instructions)
     context["extend_form"] = ExtendForm()
+    context.update(_terminal_context(environment, request.user, request.GET.get("member", "")))
     return render(request, "labs/environment_detail.html", context)
+
+
+def _terminal_context(environment, user, member=""):
+    """The terminal beside the instructions (owner and teachers, ready environments), and for
+    teachers the environment's terminal sessions (watch live, replay)."""
+    from terminals.models import TerminalSession
+    from terminals.views import terminal_context
+
+    context = {"terminal": None, "terminal_sessions": []}
+    if environment.state == EnvironmentState.READY and environment.exercise.target in ("ssh", "docker", "kubernetes"):
+        params = {"environment": environment.pk, "member": member[:128]}
+        try:
+            context["terminal"] = terminal_context(user, "lab", params, title=environment.exercise.title)
+        except (PermissionDenied, Http404):
+            pass
+    if environment.course.is_taught_by(user):
+        context["terminal_sessions"] = list(TerminalSession.objects.filter(kind="lab", object_id=str(environment.pk))[:20])
+    return context
 
 
 @login_required

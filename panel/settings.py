@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "clusters",
     "deployments",
     "labs",
+    "terminals",
 ]
 
 MIDDLEWARE = [
@@ -147,6 +148,7 @@ AXES_VERBOSE = False
 
 ROOT_URLCONF = "panel.urls"
 WSGI_APPLICATION = "panel.wsgi.application"
+ASGI_APPLICATION = "panel.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard:index"
@@ -201,6 +203,25 @@ RQ_QUEUES = {
     "low": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
 }
 RQ_SHOW_ADMIN_LINK = False
+# Websockets (terminals): the channel layer on the same Redis, so that a reconnect or a
+# watcher that reaches another web process finds the process that holds the shell.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # The layer blocks 5 s in BZPOPMIN: the client's read timeout must be longer than that.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "filrouge-channels", "capacity": 2000, "expiry": 60},
+    },
+}
+
+# Terminals in the browser (terminals/): seconds, bytes, days. See the operator guide.
+TERMINAL_RECONNECT_GRACE = float(os.environ.get("FILROUGE_TERMINAL_RECONNECT_GRACE", 60))
+TERMINAL_IDLE_TIMEOUT = float(os.environ.get("FILROUGE_TERMINAL_IDLE_TIMEOUT", 30 * 60))
+TERMINAL_MAX_SESSION = float(os.environ.get("FILROUGE_TERMINAL_MAX_SESSION", 8 * 3600))
+TERMINAL_REPLAY_BUFFER = env_int("FILROUGE_TERMINAL_REPLAY_BUFFER", 64 * 1024)
+TERMINAL_RECORDING_MAX_BYTES = env_int("FILROUGE_TERMINAL_RECORDING_MAX_BYTES", 20 * 1024 * 1024)
+TERMINAL_RECORDING_RETENTION_DAYS = float(os.environ.get("FILROUGE_TERMINAL_RECORDING_RETENTION_DAYS", 90))
+TERMINAL_MAX_PER_PROCESS = env_int("FILROUGE_TERMINAL_MAX_PER_PROCESS", 200)
+TERMINAL_RECORDINGS_DIR = Path(os.environ.get("FILROUGE_TERMINAL_RECORDINGS_DIR", VAR_DIR / "recordings"))
 
 # Job engine tuning (seconds). Tests shorten the lost-job delays; production keeps these.
 JOB_HEARTBEAT_INTERVAL = float(os.environ.get("FILROUGE_JOB_HEARTBEAT_INTERVAL", 5))

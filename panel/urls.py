@@ -18,6 +18,7 @@ urlpatterns = [
     path("inventory/", include("clusters.urls")),
     path("services/", include("deployments.urls")),
     path("labs/", include("labs.urls")),
+    path("terminals/", include("terminals.urls")),
     path("api/", include("panel.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.actors",
     "tests.fixtures.browser",
+    "tests.fixtures.asgi",
     "tests.fixtures.workers",
     "tests.support.fixtures",
     "tests.kubeapi.fixtures",

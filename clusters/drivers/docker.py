@@ -670,6 +670,98 @@ def node_tasks(connection, node_id):
     return [t for t in tasks if t.get("DesiredState") == "running" or (t.get("Status") or {}).get("State") == "running"]
 
 
+# ---- interactive sessions (terminals) ------------------------------------------------
+
+# bash when the image has it, sh otherwise: the shell a person expects in a container.
+SHELL_COMMAND = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"]
+
+
+class DockerExecSession:
+    """A shell in a running container over an exec with a TTY, attached through the engine's socket.
+
+    The terminal session interface (see clusters.drivers.ssh.SshShellSession): `read()`
+    blocks until output (b"" at the end), `write`, `resize`, `close`, `exit_status`."""
+
+    def __init__(self, connection, exec_id, sock, what):
+        self.connection = connection
+        self.exec_id = exec_id
+        self.sock = sock
+        self.what = what
+        self._closed = False
+
+    def read(self, size=65536):
+        try:
+            return self.sock.recv(size)
+        except OSError:
+            return b""
+
+    def write(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise HostUnreachable(f"The shell in {self.what} is gone ({exc.strerror or exc}).") from None
+
+    def resize(self, cols, rows):
+        try:
+            self.connection.api.exec_resize(self.exec_id, height=rows, width=cols)
+        except Exception:  # noqa: BLE001 - a resize racing the end of the shell is harmless
+            pass
+
+    @property
+    def exit_status(self):
+        try:
+            state = self.connection.api.exec_inspect(self.exec_id)
+        except Exception:  # noqa: BLE001 - the container may be gone: the status is unknown
+            return None
+        return None if state.get("Running") else state.get("ExitCode")
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        finally:
+            self.connection.close()
+
+
+def open_exec_session(cluster, container_id, cols=80, rows=24, command=None, user=""):
+    """Start `command` (bash, else sh) in a running container with a TTY of cols×rows.
+
+    Raises NotFound when the container is gone, Conflict when it is not running."""
+    connection = connect(cluster)
+    what = f"container {container_id[:12]} on {cluster.name}"
+    try:
+        with docker_errors(what):
+            container = connection.client.containers.get(container_id)
+            if container.status != "running":
+                raise Conflict(f"{what} is {container.status}, not running: start it before opening a shell.")
+            exec_id = connection.api.exec_create(
+                container.id, command or SHELL_COMMAND, stdin=True, stdout=True, stderr=True, tty=True,
+                environment={"TERM": "xterm-256color"}, user=user or "",
+            )["Id"]
+            raw = connection.api.exec_start(exec_id, tty=True, socket=True)
+        sock = getattr(raw, "_sock", raw)  # the unix or TCP socket under the SDK's wrapper
+        session = DockerExecSession(connection, exec_id, sock, what)
+        session.resize(cols, rows)
+        return session
+    except BaseException:
+        connection.close()
+        raise
+
+
+def running_containers(cluster, filters):
+    """[(id, name, labels)] of the running containers that match docker `filters`, by name."""
+    with engine(cluster) as connection, docker_errors(f"the engine of {cluster.name}"):
+        found = connection.api.containers(filters={**filters, "status": "running"})
+    rows = [(item["Id"], (item.get("Names") or ["?"])[0].lstrip("/"), item.get("Labels") or {}) for item in found]
+    return sorted(rows, key=lambda row: row[1])
+
+
 # ---- container stats: the one figure the list API does not give ----------------------------
 
 

@@ -320,3 +320,97 @@ def _short(text):
         if found:
             return found.group(1).strip()
     return text[:300]
+
+
+# ---- interactive sessions (terminals) ------------------------------------------------
+
+SHELL_COMMAND = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"]
+RESIZE_CHANNEL = 4
+ERROR_CHANNEL = 3
+
+
+class PodExecSession:
+    """A shell in a pod's container over the API's exec websocket (the official client's
+    `kubernetes.stream`), with a TTY resized through channel 4.
+
+    The terminal session interface (see clusters.drivers.ssh.SshShellSession)."""
+
+    def __init__(self, client, what):
+        self.client = client
+        self.what = what
+        self._closed = False
+        self._status = None
+
+    def read(self, size=65536):
+        from websocket import WebSocketException
+
+        while True:
+            try:
+                if not self.client.is_open():
+                    return b""
+                self.client.update(timeout=1)
+                out = self.client.read_stdout(timeout=0) + self.client.read_stderr(timeout=0)
+            except (WebSocketException, OSError, ValueError, AttributeError, TypeError):  # TypeError: the socket was closed under us
+                return b""
+            if out:
+                return out
+
+    def write(self, data):
+        from websocket import WebSocketException
+
+        try:
+            self.client.write_stdin(data)
+        except (WebSocketException, OSError, AttributeError) as exc:
+            raise HostUnreachable(f"The shell in {self.what} is gone ({exc}).") from None
+
+    def resize(self, cols, rows):
+        try:
+            self.client.write_channel(RESIZE_CHANNEL, json.dumps({"Width": cols, "Height": rows}))
+        except Exception:  # noqa: BLE001 - a resize racing the end of the shell is harmless
+            pass
+
+    @property
+    def exit_status(self):
+        if self.client.is_open():
+            return None
+        try:
+            return self.client.returncode
+        except Exception:  # noqa: BLE001 - no status frame: unknown
+            return None
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing a broken socket
+            pass
+
+
+def open_exec_session(cluster, namespace, pod, container="", cols=80, rows=24, command=None):
+    """Start `command` (bash, else sh) in the pod's container with a TTY of cols×rows.
+
+    Raises NotFound for a missing pod, Conflict for a pod that is not running,
+    PermissionRefused when the credential may not exec."""
+    from kubernetes.stream import stream
+
+    api_client = connect(cluster)
+    core = kube_client.CoreV1Api(api_client)
+    what = f"pod {namespace}/{pod}" + (f" ({container})" if container else "") + f" on {cluster.name}"
+    with api_errors(what):
+        found = core.read_namespaced_pod(pod, namespace)
+        phase = (found.status.phase if found.status else "") or "Unknown"
+        if phase != "Running":
+            raise Conflict(f"{what} is {phase}, not Running: a shell needs a running container.")
+        names = [item.name for item in found.spec.containers]
+        if container and container not in names:
+            raise NotFound(f"{what}: no container {container!r}; it has {', '.join(names)}.")
+        kwargs = {"container": container or names[0]}
+        client = stream(
+            core.connect_get_namespaced_pod_exec, pod, namespace, command=command or SHELL_COMMAND,
+            stdin=True, stdout=True, stderr=True, tty=True, _preload_content=False, binary=True, **kwargs,
+        )
+    session = PodExecSession(client, what)
+    session.resize(cols, rows)
+    return session

@@ -445,6 +445,94 @@ class SshConnection:
         return None if text == "MISSING" else base64.b64decode(text)
 
 
+class SshShellSession:
+    """An interactive login shell on a PTY: what a terminal in the browser talks to.
+
+    The session interface shared with the Docker and Kubernetes drivers: `read()` blocks
+    until output (b"" at the end), `write(data)`, `resize(cols, rows)`, `close()` and
+    `exit_status` (None while running or when unknown). It owns its connection."""
+
+    def __init__(self, connection: SshConnection, channel):
+        self.connection = connection
+        self.channel = channel
+        self._closed = False
+
+    def read(self, size: int = 65536) -> bytes:
+        try:
+            return self.channel.recv(size)
+        except (paramiko.SSHException, OSError, EOFError):
+            return b""
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.channel.sendall(data)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(f"{self.connection.target.where}: the connection broke ({exc or type(exc).__name__}).") from None
+
+    def resize(self, cols: int, rows: int) -> None:
+        try:
+            self.channel.resize_pty(width=cols, height=rows)
+        except (paramiko.SSHException, OSError, EOFError):
+            pass  # the shell is going away; the reader reports the end
+
+    @property
+    def exit_status(self):
+        if self.channel.exit_status_ready():
+            status = self.channel.recv_exit_status()
+            return None if status == -1 else status
+        return None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.channel.close()
+        finally:
+            self.connection.close()
+
+
+_SUDO_PROMPT = "[filrouge: sudo password]"
+
+
+def open_session(target: SshTarget, cols: int = 80, rows: int = 24, become: bool = False, term: str = "xterm-256color",
+                 command: str | None = None) -> SshShellSession:
+    """Connect (pinned host key, the server's credential) and start a login shell on a PTY.
+
+    With `become` and a non-root user, the shell is root's, through `sudo -i` (with the
+    credential's become password when sudo asks for one; sudo reads it with echo off, and
+    it never goes through the terminal's input or its recording)."""
+    connection = SshConnection(target).connect()
+    try:
+        channel = connection.client.get_transport().open_session(timeout=target.connect_timeout)
+        channel.get_pty(term=term, width=cols, height=rows)
+        if command:  # built by the caller from quoted pieces (e.g. `exec su - student` on a lab host)
+            channel.exec_command(command)
+        elif become and target.user != "root":
+            mode = connection._sudo()
+            if mode == "nopasswd":
+                channel.exec_command("exec sudo -n -i")
+            else:
+                # sudo asks on the PTY with echo off; wait for its prompt so the password is never echoed.
+                channel.exec_command(f"exec sudo -k -p {shlex.quote(_SUDO_PROMPT)} -i")
+                seen, deadline = b"", time.monotonic() + target.connect_timeout
+                while _SUDO_PROMPT.encode() not in seen:
+                    if time.monotonic() > deadline or channel.exit_status_ready():
+                        raise PermissionRefused(f"{target.where}: sudo did not ask for the password; check sudo on the server.")
+                    if select.select([channel], [], [], 0.25)[0]:
+                        seen += channel.recv(4096)
+                channel.sendall(((target.become_password or "") + "\n").encode())
+        else:
+            channel.invoke_shell()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        connection.close()
+        raise HostUnreachable(f"{target.where}: the shell could not start ({exc or type(exc).__name__}).") from None
+    except BaseException:
+        connection.close()
+        raise
+    return SshShellSession(connection, channel)
+
+
 # Sent before a shell's first command: a private folder (mktemp -d makes it 0700) for the
 # output files of its commands, removed when the shell ends.
 _SHELL_SETUP = ('FILROUGE_RUN=$(mktemp -d "${TMPDIR:-/tmp}/filrouge.XXXXXXXX") || '

@@ -439,6 +439,7 @@ def observation_from_tasks(swarm_service, tasks):
             "release": _task_revision(task),
             "ports": [f"{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol')}" for p in status.get("PortStatus", {}).get("Ports") or []],
             "node": task.get("NodeID", "")[:12],
+            "container": ((status.get("ContainerStatus") or {}).get("ContainerID") or "")[:12],
         })
     running = [row for row in rows if row["state"] == "running"]
     return Observation(

@@ -52,6 +52,13 @@ def test_make_run_serves_a_healthy_panel_from_a_fresh_copy_and_stops_on_ctrl_c(t
         assert "one-time password: " in output and "database: sqlite3" in output
         body = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
         assert body["components"]["redis"]["ok"] and body["components"]["workers"]["ok"]  # details are for operators
+        # The same port serves the terminals' websockets (ASGI); without a session the handshake is refused.
+        from websockets.exceptions import InvalidStatus
+        from websockets.sync.client import connect
+
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"ws://127.0.0.1:{port}/ws/terminals/server/?server=1", additional_headers={"Origin": f"http://127.0.0.1:{port}"}, open_timeout=30)
+        assert refused.value.response.status_code == 403
 
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         process.wait(timeout=60)  # make itself reports the interrupt; what matters is below

@@ -100,7 +100,7 @@ ALL_TYPES = [
     ResourceType("", ("v1",), "nodes", "Node", False, short_names=("no",),
                  subresources=(_status("Node"),), has_status=True, field_selectors=("spec.unschedulable",)),
     ResourceType("", ("v1",), "pods", "Pod", True, short_names=("po",), categories=("all",),
-                 subresources=(_status("Pod"), Subresource("log", "Pod", ("get",)),
+                 subresources=(_status("Pod"), Subresource("log", "Pod", ("get",)), Subresource("exec", "PodExecOptions", ("create",)),
                                Subresource("eviction", "Eviction", ("create",), "policy", "v1")),
                  has_status=True, generation=True, field_selectors=_POD_FIELDS),
     ResourceType("", ("v1",), "services", "Service", True, short_names=("svc",), categories=("all",),

@@ -171,6 +171,8 @@ class Api:
         if rtype.namespaced and ns is None and req.method == "POST" and rtype.stored:
             raise method_not_allowed()
         verb = self._verb(req, name)
+        if sub == "exec" and req.method in ("GET", "POST"):
+            verb = "create"  # the websocket upgrade is a GET; current API servers authorize create on pods/exec
         if sub and verb not in rtype.sub_by_name[sub].verbs and not (sub == "status" and verb in ("get", "patch", "update")):
             raise method_not_allowed()
         if not sub and verb not in rtype.verbs and verb not in ("watch",):

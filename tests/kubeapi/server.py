@@ -166,7 +166,10 @@ class Handler(BaseHTTPRequestHandler):
             failure = ApiError(500, "InternalError", f"Internal error occurred: {err}")
             self._send(500, failure.status(), "application/json")
             return
-        if resp.stream is not None:
+        if getattr(resp, "upgrade", None) is not None:
+            from .podexec import serve
+            serve(self, resp.upgrade)
+        elif resp.stream is not None:
             self._stream(resp)
         else:
             self._send(resp.code, resp.body, resp.content_type, resp.headers, head=method == "HEAD")

@@ -36,6 +36,11 @@ class Subresources:
             return Response(200, self._scale(req, rtype, ns, name))
         if sub == "log":
             return self._log(req, ns, name)
+        if sub == "exec":
+            from .podexec import prepare
+            response = Response(101, None)
+            response.upgrade = prepare(self.store, req, ns, name)
+            return response
         if sub == "token":
             return Response(201, self._token(req, ns, name))
         if sub == "eviction":

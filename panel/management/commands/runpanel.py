@@ -22,7 +22,7 @@ MAX_RESTART_DELAY = 60
 
 
 class Command(BaseCommand):
-    help = "Run web (gunicorn), an RQ worker and the scheduler together; Ctrl-C stops them all."
+    help = "Run web (gunicorn with uvicorn workers: HTTP and websockets), an RQ worker and the scheduler together; Ctrl-C stops them all."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -45,7 +45,9 @@ class Command(BaseCommand):
             call_command("ensure_admin", stdout=self.stdout)
             python = sys.executable
             manage = str(settings.BASE_DIR / "manage.py")
-            self._spawn("web", [python, "-m", "gunicorn", "panel.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "5"])
+            # gunicorn with uvicorn workers: HTTP and the terminals' websockets (panel/asgi.py).
+            self._spawn("web", [python, "-m", "gunicorn", "panel.asgi:application", "--worker-class", "uvicorn_worker.UvicornWorker",
+                                "--bind", f"{host}:{port}", "--workers", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "5"])
             self._spawn("worker", [python, manage, "rqworker", "high", "default", "low", "--worker-class", "panel.jobs.worker.Worker"])
             self._spawn("scheduler", [python, manage, "run_scheduler"])
             database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]

@@ -1,0 +1,182 @@
+"""What a terminal can open into, and who may: one small class per kind, chosen by name.
+
+A kind turns the handshake's parameters into a `Target` after checking the user's right
+to it (through the models' `visible_to`), and says who may watch or replay. The kinds of
+the inventory (servers, Docker containers, Kubernetes pods) live here; labs registers
+its environments with `register` from its own app (imports point down: labs uses
+terminals, never the reverse).
+
+`Target.open(cols, rows)` runs in a worker thread of the web process and returns a
+driver session (clusters.drivers: ssh.open_session, docker.open_exec_session,
+kubernetes.open_exec_session): the drivers stay the only code that talks to machines.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+KINDS = {}
+
+
+class Refused(Exception):
+    """The handshake is refused: `message` says why (it goes to the audit log), `obj` is
+    what was asked for when it exists."""
+
+    def __init__(self, message, obj=None):
+        super().__init__(message)
+        self.message = message
+        self.obj = obj
+
+
+@dataclass
+class Target:
+    kind: str
+    label: str
+    obj: object
+    ref: dict
+    opener: Callable  # (cols, rows, add_secret) -> driver session; called in a thread
+    secrets: list = field(default_factory=list)
+
+    def open(self, cols, rows):
+        """Open the driver session (in a worker thread: it may pin a host key in the database)."""
+        from django.db import close_old_connections, connection
+
+        close_old_connections()
+        try:
+            return self.opener(cols, rows, self.secrets.append)
+        finally:
+            connection.close()  # this thread is not a request: leave no connection behind
+
+
+class TerminalKind:
+    name = ""
+
+    def resolve(self, user, params):
+        """A Target for these handshake parameters, or raise Refused."""
+        raise NotImplementedError
+
+    def can_watch(self, user, session):
+        """May `user` join `session` (a TerminalSession row of this kind) read-only?"""
+        return bool(getattr(user, "is_admin", False))
+
+    def visible_sessions(self, user):
+        """A Q of the sessions of this kind `user` may list and replay besides their own."""
+        return None
+
+
+def register(kind_class):
+    KINDS[kind_class.name] = kind_class()
+    return kind_class
+
+
+def get(name):
+    return KINDS.get(name)
+
+
+def extra_visible_sessions(user):
+    query = Q(pk__in=[])
+    for kind in KINDS.values():
+        extra = kind.visible_sessions(user)
+        if extra is not None:
+            query |= extra
+    return query
+
+
+def _int(params, name):
+    try:
+        return int(params.get(name, ""))
+    except (TypeError, ValueError):
+        raise Refused(_("The terminal address lacks a valid %(name)s.") % {"name": name}) from None
+
+
+def _operator(user, what):
+    if not getattr(user, "is_operator", False):
+        raise Refused(_("Only operators open terminals on %(what)s.") % {"what": what})
+
+
+@register
+class ServerKind(TerminalKind):
+    """A login shell over SSH (the server's credential, pinned host key, sudo when `become`)."""
+
+    name = "server"
+
+    def resolve(self, user, params):
+        from clusters.models import Server
+
+        _operator(user, _("servers"))
+        server = Server.objects.visible_to(user).select_related("credential", "jump_host").filter(pk=_int(params, "server")).first()
+        if server is None:
+            raise Refused(_("No such server."))
+        become = params.get("become", "1" if server.become else "0") == "1"
+
+        def opener(cols, rows, add_secret):
+            from clusters.drivers import ssh
+            from clusters.inventory.targets import build_target
+
+            target = build_target(server, add_secret, user)
+            return ssh.open_session(target, cols, rows, become=become)
+
+        label = f"{server.name} ({server.user}@{server.address}:{server.port})" + (" [sudo]" if become else "")
+        return Target(self.name, label, server, {"server": server.pk, "become": become}, opener)
+
+
+def _cluster(user, params, kinds):
+    from clusters.models import Cluster
+
+    cluster = Cluster.objects.visible_to(user).select_related("credential", "server").filter(pk=_int(params, "cluster"), kind__in=kinds).first()
+    if cluster is None:
+        raise Refused(_("No such cluster."))
+    return cluster
+
+
+def _secrets_of(cluster, add_secret):
+    if cluster.credential is not None:
+        for value in cluster.credential.secret_values():
+            add_secret(value)
+
+
+@register
+class ContainerKind(TerminalKind):
+    """A shell in a running container of a Docker engine or Swarm (an exec with a TTY)."""
+
+    name = "container"
+
+    def resolve(self, user, params):
+        _operator(user, _("containers"))
+        cluster = _cluster(user, params, ("docker", "swarm"))
+        container = str(params.get("container", ""))[:128]
+        if not container or not container.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise Refused(_("The terminal address lacks a valid container."), cluster)
+
+        def opener(cols, rows, add_secret):
+            from clusters.drivers import docker
+
+            _secrets_of(cluster, add_secret)
+            return docker.open_exec_session(cluster, container, cols, rows)
+
+        return Target(self.name, f"container {container[:12]} on {cluster.name}", cluster, {"cluster": cluster.pk, "container": container}, opener)
+
+
+@register
+class PodKind(TerminalKind):
+    """A shell in a pod's container over the Kubernetes API's exec websocket."""
+
+    name = "pod"
+
+    def resolve(self, user, params):
+        _operator(user, _("pods"))
+        cluster = _cluster(user, params, ("kubernetes",))
+        namespace, pod, container = (str(params.get(key, ""))[:253] for key in ("namespace", "pod", "container"))
+        if not namespace or not pod:
+            raise Refused(_("The terminal address lacks a namespace and a pod."), cluster)
+
+        def opener(cols, rows, add_secret):
+            from clusters.drivers import kubernetes
+
+            _secrets_of(cluster, add_secret)
+            return kubernetes.open_exec_session(cluster, namespace, pod, container, cols, rows)
+
+        label = f"pod {namespace}/{pod}" + (f" ({container})" if container else "") + f" on {cluster.name}"
+        return Target(self.name, label, cluster, {"cluster": cluster.pk, "namespace": namespace, "pod": pod, "container": container}, opener)

@@ -1,0 +1,99 @@
+"""A student works in their SSH lab host from the exercise page's terminal and scores by
+that work; another student is refused; the teacher watches read-only and replays."""
+
+import json
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from labs.models import Attempt, Environment
+from panel.audit.models import AuditEvent
+from terminals.models import TerminalSession
+from tests.labs.jobhelpers import job_text as lab_job_text
+from tests.labs.jobhelpers import run_now
+from tests.terminals.conftest import wait_in_page, screen, type_line, wait_for_screen, wait_for_state, ws_connect
+
+from .conftest import make_exercise
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lab_host_base", "lab_sweep"), pytest.mark.ssh,
+              pytest.mark.docker, pytest.mark.browser]
+
+
+def check_results(environment, student):
+    job = run_now("lab-check", environment, user=student)
+    assert job.status == "succeeded", lab_job_text(job)
+    attempt = Attempt.objects.get(job=job)
+    return attempt, {result["name"]: result for result in attempt.results}
+
+
+def test_a_student_scores_by_work_done_in_the_lab_terminal_and_the_teacher_watches(
+        ssh_course, sam, dave, carol, asgi_server, browser_as, chromium, artifacts):
+    environment = Environment.objects.create(exercise=make_exercise(ssh_course, "ssh-harden-systemd"), owner=sam)
+    launch = run_now("lab-launch", environment, user=sam)
+    assert launch.status == "succeeded", lab_job_text(launch)
+    _, before = check_results(environment, sam)
+    assert not before["The deploy user exists"]["passed"]
+
+    page = browser_as(sam)
+    page.goto(f"{asgi_server.url}/labs/environments/{environment.pk}/")
+    assert page.locator("#lab-workspace .instructions").inner_text().startswith("You get your own Debian server")
+    wait_for_state(page, "connected")
+    type_line(page, "whoami; hostname")
+    wait_for_screen(page, "student")
+    type_line(page, "sudo useradd --create-home --shell /bin/bash deploy && id -un deploy")
+    wait_for_screen(page, "\ndeploy")
+
+    # The teacher watches the live terminal, read-only.
+    watcher = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    browser_as(carol, on_page=watcher)
+    watcher.goto(f"{asgi_server.url}/labs/environments/{environment.pk}/")
+    watcher.click("#terminal-sessions a:has-text('Watch')")
+    wait_for_state(watcher, "watching")
+    wait_for_screen(watcher, "student")  # the recent output is replayed to a late joiner
+    type_line(page, "echo seen-by-the-teacher-$((5*5))")
+    wait_for_screen(watcher, "seen-by-the-teacher-25")
+    watcher.locator(".terminal-screen").click()
+    watcher.keyboard.type("echo teacher-typed\n")  # read-only: ignored
+    type_line(page, "echo still-$((1+1))")
+    wait_for_screen(page, "still-2")
+    assert "teacher-typed" not in screen(page)
+    watcher.screenshot(path=str(artifacts / "terminal-lab-watch.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "terminal-lab-student.png"), full_page=True)
+
+    # Another student is refused, nothing is opened, and it is audited.
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(asgi_server, f"/ws/terminals/lab/?environment={environment.pk}", user=dave)
+    assert refused.value.response.status_code == 403
+    assert AuditEvent.objects.filter(user=dave, message__startswith="Terminal refused").exists()
+    # ...and so is a student on an operator's page of the inventory.
+    assert TerminalSession.objects.filter(user=dave).count() == 0
+
+    attempt, after = check_results(environment, sam)
+    assert after["The deploy user exists"]["passed"] and attempt.score > 0
+    type_line(page, "exit")
+    wait_for_state(page, "ended")
+    session = TerminalSession.objects.get(user=sam)
+    assert session.kind == "lab" and session.object_id == str(environment.pk)
+
+    # The teacher replays it from the environment page.
+    watcher.goto(f"{asgi_server.url}/labs/environments/{environment.pk}/")
+    watcher.click(f"#terminal-sessions tr[data-session='{session.pk}'] a")
+    wait_in_page(watcher, "window.filrougePlayer !== undefined")
+    watcher.evaluate("() => { window.filrougePlayer.play(); }")
+    wait_in_page(watcher, "document.querySelector('#replay-player').innerText.includes('seen-by-the-teacher-25')", 30_000)
+    watcher.context.close()
+
+
+def test_another_student_cannot_open_or_watch_a_lab_terminal(ssh_course, sam, dave, asgi_server):
+    environment = Environment.objects.create(exercise=make_exercise(ssh_course, "ssh-harden-systemd"), owner=sam)
+    launch = run_now("lab-launch", environment, user=sam)
+    assert launch.status == "succeeded", lab_job_text(launch)
+    with ws_connect(asgi_server, f"/ws/terminals/lab/?environment={environment.pk}", user=sam) as socket:
+        session_id = json.loads(socket.recv(timeout=30))["id"]
+        for path in (f"/ws/terminals/lab/?environment={environment.pk}", f"/ws/terminals/lab/?watch={session_id}",
+                     f"/ws/terminals/lab/?session={session_id}"):
+            with pytest.raises(InvalidStatus) as refused:
+                ws_connect(asgi_server, path, user=dave)
+            assert refused.value.response.status_code == 403
+    assert TerminalSession.objects.count() == 1
+    assert AuditEvent.objects.filter(user=dave, message__startswith="Terminal refused").count() == 3
