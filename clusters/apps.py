@@ -7,3 +7,11 @@ class ClustersConfig(AppConfig):
 
     name = "clusters"
     verbose_name = _("Inventory")
+
+    def ready(self):
+        import metrics
+
+        from .models import Cluster, Server
+
+        metrics.register_object("server", Server)
+        metrics.register_object("cluster", Cluster)

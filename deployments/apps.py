@@ -11,7 +11,12 @@ class DeploymentsConfig(AppConfig):
     def ready(self):
         # Cluster probes announce what they saw (clusters/signals.py); services on that
         # cluster take their observed state from it, without another call to the cluster.
+        import metrics
         from clusters.signals import engine_observed, kubernetes_observed
+
+        from .models import Service
+
+        metrics.register_object("service", Service)
 
         engine_observed.connect(store_engine_services, dispatch_uid="deployments.store_engine_services")
         kubernetes_observed.connect(store_kubernetes_services, dispatch_uid="deployments.store_kubernetes_services")

@@ -10,3 +10,16 @@ class LabsConfig(AppConfig):
 
     def ready(self):
         from . import terminals  # noqa: F401 - lab environments as terminal targets (terminals.kinds)
+        import metrics
+        from clusters.signals import engine_observed
+
+        from .models import Environment
+
+        metrics.register_object("environment", Environment)
+        engine_observed.connect(record_environment_metrics, dispatch_uid="labs.record_environment_metrics")
+
+
+def record_environment_metrics(sender, cluster, observed, now, **kwargs):
+    from .metrics import record_environment_metrics as record
+
+    record(cluster, observed, now)

@@ -26,6 +26,7 @@ from panel.jobs.periodic import every
 from .checks.runner import run_checks
 from .errors import LabSetupError, student_message
 from .exercise_file import MAX_TTL
+from .metrics import record_checks, record_environments_running
 from .models import Attempt, Environment, EnvironmentState
 from .ports import release_ports
 from .providers import provider_for
@@ -243,6 +244,8 @@ def _finish_attempt(environment, attempt, results):
     now = timezone.now()
     score = sum(result["earned"] for result in results)
     Attempt.objects.filter(pk=attempt.pk).update(results=results, score=score, finished_at=now)
+    attempt.results = results
+    record_checks(environment, attempt, now)
     _set(environment, score=score, last_checked_at=now)
 
 
@@ -369,6 +372,7 @@ def sweep_expired_environments():
     from panel.jobs.services import start_job
 
     started = []
+    record_environments_running(timezone.now())
     with acting_as(user=None, source="job"):
         for environment in Environment.objects.filter(pk__in=environments_to_tear_down()).select_related("exercise__course"):
             job = start_job("lab-destroy", {"reason": "expired"}, None, target=environment)

@@ -12,6 +12,7 @@ from deployments import api as deployments_api
 from deployments import service_state_api
 from labs import api as labs_api
 from labs.compose import api as labs_compose_api
+from metrics import api as metrics_api
 from panel.accounts import api as accounts_api
 from panel.audit import api as audit_api
 from panel.jobs import api as jobs_api
@@ -30,6 +31,9 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel/", jobs_api.JobCancel.as_view(), name="api-job-cancel"),
     path("jobs/<int:pk>/retry/", jobs_api.JobRetry.as_view(), name="api-job-retry"),
     path("job-kinds/", jobs_api.JobKinds.as_view(), name="api-job-kinds"),
+    # metrics (time series of what the probes observe)
+    path("metrics/", metrics_api.MetricsQuery.as_view(), name="api-metrics"),
+    path("metrics/names/", metrics_api.MetricNames.as_view(), name="api-metric-names"),
     # clusters (Docker hosts and Swarms)
     path("clusters/", cluster_api.ClusterListCreate.as_view(), name="api-clusters"),
     path("clusters/<int:pk>/", cluster_api.ClusterDetail.as_view(), name="api-cluster"),

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "panel.jobs",
     "panel.dashboard",
     "panel.health",
+    "metrics",
     "clusters",
     "deployments",
     "labs",
@@ -391,3 +392,22 @@ LOGGING = {
 
 # Kubernetes API: seconds to wait for one answer (watches and log follows ask for less).
 KUBE_READ_TIMEOUT = float(os.environ.get("FILROUGE_KUBE_READ_TIMEOUT", 60))
+
+
+# ---- metrics (metrics/, docs/operator-guide.md "Metrics") ------------------------------------
+# Raw samples are kept for a day, 5-minute averages for 30 days.
+METRICS_RAW_RETENTION = env_int("FILROUGE_METRICS_RAW_RETENTION", 86400)
+METRICS_ROLLUP_RETENTION = env_int("FILROUGE_METRICS_ROLLUP_RETENTION", 30 * 86400)
+# With a Prometheus that scrapes /metrics, charts read from it (PromQL) instead of the database.
+PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "").rstrip("/")
+# How often a chart on a page asks for new points.
+METRICS_CHART_POLL_SECONDS = env_int("FILROUGE_METRICS_CHART_POLL_SECONDS", 15)
+# Container stats: one call per running container (the Docker API has no bulk stats call), at
+# most this many at a time.
+METRICS_DOCKER_STATS_WORKERS = env_int("FILROUGE_METRICS_DOCKER_STATS_WORKERS", 8)
+# ...and no new stats call after this many seconds of a probe round (the rest go first next round).
+METRICS_DOCKER_STATS_BUDGET = env_int("FILROUGE_METRICS_DOCKER_STATS_BUDGET", 20)
+# Load tests (deployments/loadtest.py): hard limits a job's parameters cannot exceed.
+LOADTEST_MAX_SECONDS = env_int("FILROUGE_LOADTEST_MAX_SECONDS", 300)
+LOADTEST_MAX_CONCURRENCY = env_int("FILROUGE_LOADTEST_MAX_CONCURRENCY", 200)
+LOADTEST_MAX_RATE = env_int("FILROUGE_LOADTEST_MAX_RATE", 5000)

@@ -1,6 +1,6 @@
 """Arrows only point down (docs/developer-guide.md, "Layers").
 
-    panel core  <-  clusters  <-  deployments  <-  labs
+    panel core  <-  metrics  <-  clusters  <-  deployments  <-  labs
 
 `clusters` never imports `deployments` or `labs` (it tells them what it observed through
 clusters/signals.py), `deployments` never imports `labs`, and the panel core imports no app.
@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("clusters", "deployments", "labs")
+APPS = ("metrics", "clusters", "deployments", "labs")
 
 # package -> apps it must never import
 FORBIDDEN = {
+    "metrics": ("clusters", "deployments", "labs"),
     "clusters": ("deployments", "labs"),
     "deployments": ("labs",),
     "panel": APPS,

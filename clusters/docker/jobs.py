@@ -9,6 +9,8 @@ and keeps the result on `Cluster.observed` and, for the services deployed there,
 import logging
 import time
 
+import metrics
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -142,22 +144,68 @@ def probe_cluster(cluster, ctx=None, connection=None):
         if connection is None:
             with driver.engine(cluster, ctx) as opened:
                 observed, calls = driver.observe_engine(opened, swarm=swarm, previous=cluster.observed)
+                stats_calls = add_container_stats(opened, observed, previous=cluster.observed)
         else:
             observed, calls = driver.observe_engine(connection, swarm=swarm, previous=cluster.observed)
+            stats_calls = add_container_stats(connection, observed, previous=cluster.observed)
     except JobFailed as exc:
         Cluster.objects.filter(pk=cluster.pk).update(reachable=False, observe_error=str(exc)[:2000], observed_at=timezone.now())
         raise
     seconds = time.perf_counter() - started
     now = timezone.now()
-    observed["probe"] = {"calls": len(calls), "seconds": round(seconds, 3), "at": now.isoformat()}
+    observed["probe"] = {"calls": len(calls), "stats_calls": stats_calls, "seconds": round(seconds, 3), "at": now.isoformat()}
     Cluster.objects.filter(pk=cluster.pk).update(
         observed=observed, observed_at=now, reachable=True, version=observed["engine"]["version"], observe_error=""
     )
+    metrics.record_many(container_samples(cluster, observed), at=now)
     engine_observed.send(sender=Cluster, cluster=cluster, observed=observed, now=now)
     return {
         "containers": len(observed["containers"]), "images": len(observed["images"]), "volumes": len(observed["volumes"]),
-        "networks": len(observed["networks"]), "calls": len(calls), "seconds": seconds,
+        "networks": len(observed["networks"]), "calls": len(calls), "stats_calls": stats_calls, "seconds": seconds,
     }
+
+
+def add_container_stats(connection, observed, previous=None):
+    """Put each running container's CPU, memory and network counters on its row (one bounded
+    round of one-shot stats calls, within METRICS_DOCKER_STATS_BUDGET seconds); returns how
+    many calls it made. Containers the last round did not reach go first."""
+    running = [row for row in observed["containers"] if row["state"] == "running"]
+    sampled_before = {row["id"] for row in (previous or {}).get("containers") or [] if row.get("stats")}
+    running.sort(key=lambda row: row["id"] in sampled_before)
+    stats, calls = driver.container_stats(
+        connection, [row["id"] for row in running], workers=settings.METRICS_DOCKER_STATS_WORKERS, budget=settings.METRICS_DOCKER_STATS_BUDGET,
+    )
+    for row in running:
+        if row["id"] in stats:
+            row["stats"] = stats[row["id"]]
+    return calls
+
+
+CONTAINER_FIGURES = (
+    ("filrouge_container_cpu_cores", "cpu_seconds"),
+    ("filrouge_container_memory_bytes", "memory_bytes"),
+    ("filrouge_container_network_receive_bytes_per_second", "rx_bytes"),
+    ("filrouge_container_network_transmit_bytes_per_second", "tx_bytes"),
+)
+
+
+def container_samples(cluster, observed):
+    """Series of the engine and of each running container (counters become rates in the store)."""
+    counts = observed.get("container_counts") or {}
+    engine = {"cluster": cluster.name}
+    samples = [
+        metrics.Sample("filrouge_engine_containers_running", counts.get("running", 0), engine, obj=cluster),
+        metrics.Sample("filrouge_engine_containers_unhealthy", counts.get("unhealthy", 0), engine, obj=cluster),
+    ]
+    for row in observed["containers"]:
+        figures = row.get("stats")
+        if not figures:
+            continue
+        labels = {"cluster": cluster.name, "container": row["name"], "project": row.get("project", ""), "service": row.get("service", "")}
+        for name, key in CONTAINER_FIGURES:
+            if key in figures:
+                samples.append(metrics.Sample(name, figures[key], labels, obj=cluster))
+    return samples
 
 
 @every(PROBE_INTERVAL, queue="low", timeout=300)

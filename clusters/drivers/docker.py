@@ -760,3 +760,57 @@ def running_containers(cluster, filters):
         found = connection.api.containers(filters={**filters, "status": "running"})
     rows = [(item["Id"], (item.get("Names") or ["?"])[0].lstrip("/"), item.get("Labels") or {}) for item in found]
     return sorted(rows, key=lambda row: row[1])
+
+
+# ---- container stats: the one figure the list API does not give ----------------------------
+
+
+def stats_figures(raw):
+    """Counters and gauges from one `stats` answer: CPU seconds used so far (a counter), memory
+    in use without the page cache, network bytes received / sent so far (counters)."""
+    cpu = ((raw.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+    memory = raw.get("memory_stats") or {}
+    detail = memory.get("stats") or {}
+    cache = detail.get("inactive_file", detail.get("total_inactive_file", detail.get("cache", 0))) or 0
+    networks = (raw.get("networks") or {}).values()
+    figures = {
+        "cpu_seconds": cpu / 1e9 if cpu is not None else None,
+        "memory_bytes": max(0, memory["usage"] - cache) if memory.get("usage") is not None else None,
+        "rx_bytes": sum(n.get("rx_bytes", 0) for n in networks) if networks else None,
+        "tx_bytes": sum(n.get("tx_bytes", 0) for n in networks) if networks else None,
+    }
+    return {key: value for key, value in figures.items() if value is not None}
+
+
+def container_stats(connection, container_ids, workers=8, budget=None):
+    """{container id: figures} for running containers: one one-shot `stats` call each (the
+    Docker API has no call for many containers), at most `workers` at a time, in the given
+    order. With `budget` (seconds), no call starts after it is spent: the containers not
+    reached are left out (the caller puts them first next time). A container that stopped in
+    between is left out too. Returns (stats, calls made)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = connection.api
+    deadline = time.monotonic() + budget if budget else None
+    made = []
+
+    def one(container_id):
+        if deadline is not None and time.monotonic() > deadline:
+            return container_id, None
+        made.append(container_id)
+        with docker_errors(f"the Docker engine at {connection.description}"):
+            try:
+                return container_id, stats_figures(api.stats(container_id, stream=False, one_shot=True))
+            except docker.errors.NotFound:
+                return container_id, None
+            except docker.errors.APIError as exc:
+                if "is not running" in _explanation(exc):
+                    return container_id, None
+                raise
+
+    if not container_ids:
+        return {}, 0
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(container_ids))), thread_name_prefix="stats") as pool:
+        results = dict(pool.map(one, container_ids))
+    return {key: value for key, value in results.items() if value is not None}, len(made)

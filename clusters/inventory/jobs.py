@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
+import metrics
 from django.db import connections
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -327,9 +328,11 @@ def probe_one(server):
             result = connection.run(PROBE_COMMAND, timeout=conf.SSH_PROBE_TIMEOUT)
         state = parse_probe(result.stdout)
         Server.objects.filter(pk=server.pk).update(reachable=True, last_seen_at=now, probed_at=now, probe_error="", **state)
+        metrics.record_many(server_samples(server, True, state), at=now)
         return True
     except DriverError as exc:
         Server.objects.filter(pk=server.pk).update(reachable=False, probed_at=now, probe_error=str(exc)[:2000])
+        metrics.record_many(server_samples(server, False, {}), at=now)
         return False
     except Exception as exc:  # a broken credential row must not stop the probe of the others
         logger.exception("Probe of %s failed", server.name)
@@ -337,6 +340,21 @@ def probe_one(server):
         return False
     finally:
         connections.close_all()
+
+
+def server_samples(server, reachable, state):
+    """The probe's figures as series: reachable (1/0), load, memory available, disk free and,
+    when the facts know the root disk's size, the share of it in use."""
+    labels = {"server": server.name}
+    samples = [metrics.Sample("filrouge_server_reachable", 1 if reachable else 0, labels, obj=server)]
+    for name, key in (("filrouge_server_load1", "load_1m"), ("filrouge_server_memory_available_bytes", "memory_available_bytes"), ("filrouge_server_disk_free_bytes", "disk_free_bytes")):
+        if state.get(key) is not None:
+            samples.append(metrics.Sample(name, state[key], labels, obj=server))
+    root = next((disk for disk in (server.facts or {}).get("disks") or [] if disk.get("mount") == "/"), None)
+    size = (root or {}).get("size_bytes")
+    if size and state.get("disk_free_bytes") is not None:
+        samples.append(metrics.Sample("filrouge_server_disk_used_ratio", 1 - state["disk_free_bytes"] / size, labels, obj=server))
+    return samples
 
 
 @every(conf.SSH_PROBE_INTERVAL, queue="low", timeout=600)

@@ -7,6 +7,7 @@ deployed on the cluster get their pods from the same pod list.
 
 import logging
 
+import metrics
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from kubernetes import client as kube_client
@@ -110,6 +111,11 @@ def observe_kube_cluster(cluster, ctx=None):
     now = timezone.now()
     observed["probe"]["at"] = now.isoformat()
     Cluster.objects.filter(pk=cluster.pk).update(observed=observed, observed_at=now, reachable=True, version=observed["version"], observe_error="")
+    labels = {"cluster": cluster.name}
+    metrics.record_many([
+        metrics.Sample("filrouge_kubernetes_nodes_ready", observed.get("nodes_ready") or 0, labels, obj=cluster),
+        metrics.Sample("filrouge_kubernetes_pods", (observed.get("workloads") or {}).get("pods") or 0, labels, obj=cluster),
+    ], at=now)
     kubernetes_observed.send(sender=Cluster, cluster=cluster, service_pods=service_pods, now=now)
     return observed
 

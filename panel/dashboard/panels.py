@@ -62,8 +62,29 @@ def recent_failures(request):
     return {"jobs": list(jobs.order_by("-finished_at", "-id")[:10])}
 
 
+def on_call(request):
+    """What a person on call looks at first: failing services, hosts over 90% disk, workers."""
+    if not getattr(request.user, "is_operator", False):
+        return {"visible": False}
+    from clusters.models import Server
+    from deployments.models import Service
+    from metrics.models import Series
+
+    failing = list(Service.objects.visible_to(request.user).filter(status="failed").select_related("cluster").order_by("name")[:10])
+    full = Series.objects.filter(name="filrouge_server_disk_used_ratio", object_type="server", last_value__gte=0.9).order_by("-last_value")
+    ratios = {row.object_id: row.last_value for row in full[:20]}
+    servers = [
+        {"server": server, "used": ratios[server.pk]}
+        for server in Server.objects.visible_to(request.user).filter(pk__in=list(ratios))
+    ]
+    servers.sort(key=lambda row: -row["used"])
+    workers = Series.objects.filter(name="filrouge_workers", object_type="jobs").values_list("last_value", "last_at").first()
+    return {"visible": True, "failing": failing, "full_disks": servers, "workers": workers[0] if workers else None, "workers_at": workers[1] if workers else None}
+
+
 PANELS = {
     "counts": (counts, 5),
     "running": (running_jobs, 2),
     "failures": (recent_failures, 10),
+    "oncall": (on_call, 15),
 }

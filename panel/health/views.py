@@ -16,6 +16,16 @@ from panel.lib.outage import DATABASE_ERRORS, REDIS_ERRORS
 
 from . import checks
 
+# Collectors the apps above add to /metrics (the metrics app's series), registered in their
+# AppConfig.ready() so that this core module names no app.
+EXTRA_COLLECTORS = []
+
+
+def register_collector(collector):
+    if not any(type(existing) is type(collector) for existing in EXTRA_COLLECTORS):
+        EXTRA_COLLECTORS.append(collector)
+
+
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
@@ -128,4 +138,6 @@ def metrics(request):
             return HttpResponse("metrics token required\n", status=401, content_type="text/plain")
     registry = CollectorRegistry()
     registry.register(PanelCollector())
+    for collector in EXTRA_COLLECTORS:
+        registry.register(collector)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,10 @@
 
 from clusters.kubernetes.observe import pod_row  # noqa: F401 - re-exported for the backend
 
+import metrics
+
 from deployments.backends.base import Observation
+from deployments.probe import service_samples
 from deployments.models import Service, ServiceStatus
 
 
@@ -17,6 +20,7 @@ def observation_from_pods(service, rows, desired=None, extra=None):
 
 def store_kube_service_observations(cluster, service_pods, now):
     services = Service.objects.filter(cluster=cluster).exclude(status__in=[ServiceStatus.NEW, ServiceStatus.REMOVED]).select_related("current_release")
+    samples = []
     for service in services:
         rows = [row for row in service_pods.get(str(service.pk), []) if row["namespace"] == service.project]
         previous = service.observed or {}
@@ -24,3 +28,7 @@ def store_kube_service_observations(cluster, service_pods, now):
         extra = {key: previous[key] for key in ("events", "rollout") if key in previous}
         data = observation_from_pods(service, rows, extra=extra).as_dict()
         Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
+        samples.extend(service_samples(service, data))
+        restarts = sum(row.get("restarts") or 0 for row in rows)
+        samples.append(metrics.Sample("filrouge_service_restarts", restarts, {"service": service.name, "project": service.project}, obj=service))
+    metrics.record_many(samples, at=now)

@@ -1,0 +1,225 @@
+"""The `load-test` job kind: HTTP load on a service, or on a URL of a machine the panel manages.
+
+Each second goes into the job log (requests/s, latency p50/p95/p99, errors) and into metric
+series of the service (or server / cluster) for the live chart; on Kubernetes the autoscaler's
+desired replicas are sampled beside them every few seconds, so both share one time axis.
+"""
+
+import ipaddress
+import time
+from urllib.parse import urlsplit
+
+import metrics
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from panel.jobs.errors import JobFailed
+from panel.jobs.kinds import JobKind, register
+
+from clusters.models import Cluster, Server
+from deployments.models import Service
+
+from .engine import run_load, run_wrk, wrk_available
+
+HPA_EVERY = 5  # seconds between reads of the autoscaler during a Kubernetes load test
+
+
+def endpoint_host(cluster):
+    """The host name where a cluster's published ports answer: the endpoint's host, or the
+    loopback address for an engine reached by its local unix socket."""
+    endpoint = cluster.endpoint or "unix:///var/run/docker.sock"
+    if endpoint.startswith("unix://"):
+        return "127.0.0.1"
+    return urlsplit(endpoint if "://" in endpoint else f"tcp://{endpoint}").hostname or ""
+
+
+def managed_hosts():
+    """Every address the panel manages: its servers and its clusters' endpoints."""
+    hosts = {address.lower() for address in Server.objects.values_list("address", flat=True)}
+    for cluster in Cluster.objects.all():
+        host = endpoint_host(cluster)
+        if host:
+            hosts.add(host.lower())
+    if "127.0.0.1" in hosts:
+        hosts.update({"localhost", "::1"})
+    return hosts
+
+
+def service_url(service, path):
+    ports = [port for port in (service.spec.get("ports") or []) if port.get("published") and port.get("protocol", "tcp") == "tcp"]
+    if not ports:
+        raise serializers.ValidationError({"service": _("This service publishes no TCP port: give a URL instead, or publish one.")})
+    host = endpoint_host(service.cluster)
+    if service.cluster.kind == "swarm" or not host:
+        host = host or "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{ports[0]['published']}{path}"
+
+
+class LoadTestParams(serializers.Serializer):
+    service = serializers.IntegerField(required=False, allow_null=True, default=None, help_text=_("A service with a published port."))
+    url = serializers.URLField(required=False, allow_blank=True, default="", help_text=_("Or a URL on a server or cluster of the inventory."))
+    path = serializers.CharField(max_length=500, default="/", help_text=_("Path requested on the service."))
+    method = serializers.ChoiceField(choices=["GET", "HEAD", "POST"], default="GET")
+    concurrency = serializers.IntegerField(min_value=1, default=10)
+    rate = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None, help_text=_("Requests per second in all (as fast as possible when empty)."))
+    duration = serializers.IntegerField(min_value=1, default=30, help_text=_("Seconds."))
+    expected_status = serializers.IntegerField(min_value=100, max_value=599, default=200)
+
+    def validate_concurrency(self, value):
+        if value > settings.LOADTEST_MAX_CONCURRENCY:
+            raise serializers.ValidationError(_("At most %(n)d concurrent clients (FILROUGE_LOADTEST_MAX_CONCURRENCY).") % {"n": settings.LOADTEST_MAX_CONCURRENCY})
+        return value
+
+    def validate_rate(self, value):
+        if value is not None and value > settings.LOADTEST_MAX_RATE:
+            raise serializers.ValidationError(_("At most %(n)d requests per second (FILROUGE_LOADTEST_MAX_RATE).") % {"n": settings.LOADTEST_MAX_RATE})
+        return value
+
+    def validate_duration(self, value):
+        if value > settings.LOADTEST_MAX_SECONDS:
+            raise serializers.ValidationError(_("At most %(n)d seconds (FILROUGE_LOADTEST_MAX_SECONDS).") % {"n": settings.LOADTEST_MAX_SECONDS})
+        return value
+
+    def validate_path(self, value):
+        if not value.startswith("/"):
+            raise serializers.ValidationError(_("The path starts with /."))
+        return value
+
+    def validate(self, data):
+        user = self.context.get("user")
+        target = self.context.get("target")
+        if data["service"] is None and isinstance(target, Service):
+            data["service"] = target.pk
+        if data["service"] is not None:
+            service = Service.objects.visible_to(user).select_related("cluster").filter(pk=data["service"]).first() if user is not None else None
+            if service is None:
+                raise serializers.ValidationError({"service": _("No such service.")})
+            data["url"] = service_url(service, data["path"])
+            return data
+        if not data["url"]:
+            raise serializers.ValidationError({"url": _("Give a service or a URL.")})
+        parts = urlsplit(data["url"])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise serializers.ValidationError({"url": _("Give an http:// or https:// URL.")})
+        host = parts.hostname.lower()
+        try:
+            host = str(ipaddress.ip_address(host))
+        except ValueError:
+            pass
+        if host not in managed_hosts():
+            raise serializers.ValidationError({"url": _("%(host)s is not the address of a server or cluster of the inventory: the panel only loads machines it manages.") % {"host": parts.hostname}})
+        return data
+
+
+@register
+class LoadTest(JobKind):
+    """Put a service or a URL on a managed machine under HTTP load and report every second."""
+
+    name = "load-test"
+    label = _("Load test")
+    description = _("Send HTTP requests to a service for a while and chart requests/s, latency and errors.")
+    queue = "default"
+    permission = "is_operator"
+    target_model = Service
+    Params = LoadTestParams
+
+    @property
+    def timeout(self):
+        return settings.LOADTEST_MAX_SECONDS + 120
+
+    def describe(self, params):
+        return f"{params.get('method', 'GET')} {params.get('url') or params.get('path')}"
+
+    def run(self, ctx, service, url, path, method, concurrency, rate, duration, expected_status):
+        service_obj = Service.objects.select_related("cluster").filter(pk=service).first() if service else None
+        host = urlsplit(url).hostname
+        server = Server.objects.filter(address=host).first() if service_obj is None else None
+        labels = {"service": service_obj.name, "project": service_obj.project} if service_obj else {"target": url}
+        owner = {"obj": service_obj} if service_obj else ({"obj": server} if server else {"object_type": "jobs"})
+        ctx.line(
+            f"{method} {url}: {concurrency} clients, {f'{rate} requests/s' if rate else 'as fast as they can'}, {duration} s, expecting {expected_status}",
+            host=host, task="load",
+        )
+        hpa = HpaReader(ctx, service_obj) if service_obj and service_obj.cluster.kind == "kubernetes" else None
+
+        def on_second(figures):
+            now = timezone.now()
+            ms = lambda value: f"{value * 1000:.1f} ms" if value is not None else "–"  # noqa: E731
+            ctx.line(
+                f"{figures['elapsed']:5.1f} s  {figures['rps']:7.1f} req/s  p50 {ms(figures['p50'])}  p95 {ms(figures['p95'])}  "
+                f"p99 {ms(figures['p99'])}  errors {figures['errors']}",
+                host=host, task="load", outcome="ok" if not figures["errors"] else "failed",
+            )
+            samples = [
+                metrics.Sample("filrouge_loadtest_requests_per_second", figures["rps"], labels, **owner),
+                metrics.Sample("filrouge_loadtest_errors_per_second", figures["errors_per_second"], labels, **owner),
+            ]
+            for key in ("p50", "p95", "p99"):
+                if figures[key] is not None:
+                    samples.append(metrics.Sample(f"filrouge_loadtest_latency_{key}_seconds", figures[key], labels, **owner))
+            if service_obj is not None:
+                observed = Service.objects.filter(pk=service_obj.pk).values_list("observed", flat=True).first() or {}
+                samples.append(metrics.Sample("filrouge_service_replicas_running", observed.get("running") or 0, labels, obj=service_obj))
+                if hpa is not None:
+                    samples.extend(hpa.samples(labels))
+            metrics.record_many(samples, at=now)
+            ctx.progress(min(duration, int(figures["elapsed"])), duration)
+
+        should_stop = lambda: ctx.cancelled.is_set() if hasattr(ctx, "cancelled") else False  # noqa: E731
+        if rate is None and 200 <= expected_status < 400 and wrk_available():
+            # As fast as it goes: wrk (C) keeps up with `ab`, where Python would measure itself.
+            ctx.line("engine: wrk, one run per second", host=host, task="engine")
+            result = run_wrk(url, method=method, concurrency=concurrency, duration=duration, on_second=on_second, should_stop=should_stop)
+        else:
+            ctx.line("engine: asyncio + aiohttp" + (f", paced at {rate} requests/s" if rate else ""), host=host, task="engine")
+            result = run_load(url, method=method, concurrency=concurrency, duration=duration, rate=rate, expected_status=expected_status,
+                              on_second=on_second, should_stop=should_stop)
+            result["engine"] = "aiohttp"
+        ms = lambda value: f"{value * 1000:.1f} ms" if value is not None else "–"  # noqa: E731
+        ctx.line(
+            f"{result['requests']} requests in {result['seconds']:.1f} s: {result['rps']:.1f} req/s, p50 {ms(result['p50'])}, "
+            f"p95 {ms(result['p95'])}, p99 {ms(result['p99'])}, {result['errors']} errors; statuses {result['statuses']}",
+            host=host, task="summary", outcome="ok" if not result["errors"] else "failed",
+        )
+        if result["requests"] and result["errors"] == result["requests"]:
+            raise JobFailed(f"Every request failed: {'; '.join(result['error_examples'][:2])}")
+        return result
+
+
+class HpaReader:
+    """The autoscaler's current and desired replicas, read at most every HPA_EVERY seconds."""
+
+    def __init__(self, ctx, service):
+        self.ctx, self.service, self.last, self.cached = ctx, service, 0.0, None
+
+    def samples(self, labels):
+        if time.monotonic() - self.last >= HPA_EVERY:
+            self.last = time.monotonic()
+            self.cached = self._read()
+        if not self.cached:
+            return []
+        current, desired = self.cached
+        return [
+            metrics.Sample("filrouge_service_hpa_current_replicas", current, labels, obj=self.service),
+            metrics.Sample("filrouge_service_hpa_desired_replicas", desired, labels, obj=self.service),
+        ]
+
+    def _read(self):
+        from kubernetes import client as kube_client
+
+        from clusters.drivers import kubernetes as driver
+
+        try:
+            api_client = driver.connect(self.service.cluster, self.ctx)
+            try:
+                hpa = kube_client.AutoscalingV2Api(api_client).read_namespaced_horizontal_pod_autoscaler(self.service.name, self.service.project)
+            finally:
+                api_client.close()
+        except Exception:  # noqa: BLE001 - no autoscaler (or no access): the chart just has no such line
+            return None
+        status = hpa.status
+        return (status.current_replicas or 0, status.desired_replicas or 0) if status else None

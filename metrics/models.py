@@ -1,0 +1,55 @@
+"""Series and their points, in two resolution tiers.
+
+Tier 0 holds the samples as the probes took them (every 15 to 60 s) for
+METRICS_RAW_RETENTION; tier 1 holds 5-minute averages (with the maximum beside them) for
+METRICS_ROLLUP_RETENTION. See docs/operator-guide.md ("Metrics") for the sizes.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+RAW, ROLLUP = 0, 1
+ROLLUP_SECONDS = 300
+
+
+class Series(models.Model):
+    """One metric name with one set of labels, optionally about one object of an app."""
+
+    name = models.CharField(max_length=100)
+    labels = models.JSONField(default=dict, blank=True)
+    key = models.CharField(max_length=64, unique=True)  # sha1 of name + sorted labels
+    object_type = models.CharField(max_length=32, blank=True, default="")
+    object_id = models.BigIntegerField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+    # For counters (CPU seconds, bytes): the last raw reading, to turn the next one into a rate.
+    last_counter = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id", "name"]), models.Index(fields=["name"])]
+        verbose_name_plural = "series"
+
+    def __str__(self):
+        labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        return f"{self.name}{{{labels}}}"
+
+
+class Point(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="points")
+    tier = models.SmallIntegerField(default=RAW)
+    time = models.DateTimeField()
+    value = models.FloatField()
+    max_value = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "tier", "time"], name="metrics_point_unique")]
+        indexes = [models.Index(fields=["tier", "time"])]
+
+
+class Rollup(models.Model):
+    """How far raw points have been rolled up into 5-minute buckets (one row)."""
+
+    tier = models.SmallIntegerField(unique=True)
+    until = models.DateTimeField()
