@@ -1,13 +1,13 @@
 """The teacher's view of a course: students × exercises, and the grades that come out of it.
 
-One query per table (enrolments, exercises, live environments, best scores), so the grid
+One query per table (enrolments, exercises, live environments, best scores, terminal sessions), so the grid
 polled every few seconds costs the same for 5 students or 200.
 """
 
 import csv
 import io
 
-from django.db.models import Max
+from django.db.models import Count, Max
 
 from .models import Attempt, Environment, EnvironmentState
 
@@ -28,14 +28,28 @@ def build_grid(course):
     for environment in environments:
         newest.setdefault((environment.exercise_id, environment.owner_id), environment)
     best = best_scores(course)
+    replays = terminal_session_counts(newest.values())
     rows = []
     for enrolment in enrolments:
         cells = []
         for exercise in exercises:
             key = (exercise.pk, enrolment.student_id)
-            cells.append({"exercise": exercise, "environment": newest.get(key), "best": best.get(key)})
+            environment = newest.get(key)
+            cells.append({"exercise": exercise, "environment": environment, "best": best.get(key),
+                          "replays": replays.get(str(environment.pk), 0) if environment else 0})
         rows.append({"student": enrolment.student, "enrolment": enrolment, "cells": cells})
     return {"exercises": exercises, "rows": rows}
+
+
+def terminal_session_counts(environments):
+    """{environment id (text): number of terminal sessions opened into it}, in one query."""
+    from terminals.models import TerminalSession
+
+    ids = [str(environment.pk) for environment in environments]
+    if not ids:
+        return {}
+    rows = TerminalSession.objects.filter(kind="lab", object_id__in=ids).values("object_id").annotate(count=Count("pk"))
+    return {row["object_id"]: row["count"] for row in rows}
 
 
 def best_scores(course):

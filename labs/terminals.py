@@ -68,6 +68,16 @@ class LabEnvironmentKind(TerminalKind):
         ids = [str(pk) for pk in Environment.objects.filter(exercise__course__teachers=user).values_list("pk", flat=True)]
         return Q(kind=self.name, object_id__in=ids)
 
+    def object_visible(self, user, object_id):
+        """The environment's student and its course's teachers (and admins) list its sessions."""
+        from .models import Environment
+
+        try:
+            pk = int(object_id)
+        except (TypeError, ValueError):
+            return False
+        return Environment.objects.visible_to(user).filter(pk=pk).exists()
+
 
 def _ssh_opener(environment):
     def opener(cols, rows, add_secret):

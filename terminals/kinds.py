@@ -65,6 +65,10 @@ class TerminalKind:
         """A Q of the sessions of this kind `user` may list and replay besides their own."""
         return None
 
+    def object_visible(self, user, object_id):
+        """May `user` list the sessions opened into this object (the session list's filter)?"""
+        return bool(getattr(user, "is_admin", False))
+
 
 def register(kind_class):
     KINDS[kind_class.name] = kind_class()

@@ -61,8 +61,16 @@ def session_list(request):
     live_only = request.GET.get("live") == "1"
     if live_only:
         sessions = sessions.live()
+    # ?kind=lab&object=12: the sessions opened into one object (a lab environment), for whoever may see it.
+    kind_name, object_id = request.GET.get("kind", ""), request.GET.get("object", "")
+    if object_id:
+        kind = kinds.get(kind_name)
+        if kind is None or not kind.object_visible(request.user, object_id):
+            raise Http404("No such object")
+        sessions = sessions.filter(kind=kind_name, object_id=object_id)
     page = Paginator(sessions, 50).get_page(request.GET.get("page"))
-    return render(request, "terminals/session_list.html", {"page": page, "sessions": page.object_list, "live_only": live_only})
+    return render(request, "terminals/session_list.html", {"page": page, "sessions": page.object_list, "live_only": live_only,
+                                                           "filtered": bool(object_id)})
 
 
 @login_required
