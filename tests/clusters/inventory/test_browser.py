@@ -48,7 +48,7 @@ def test_an_operator_selects_servers_runs_a_recipe_and_watches_each_host(page, l
     page.click("#start-run")
 
     page.wait_for_url("**/inventory/runs/*/")
-    page.wait_for_selector("tr.host-row[data-state=running]", timeout=20_000)  # watched while it runs
+    page.wait_for_selector("tr.host-row[data-state=running]", timeout=60_000)  # watched while it runs (a loaded worker may take a while to start it)
     page.screenshot(path=str(artifacts / "inventory-run-live.png"), full_page=True)
     wait_until(lambda: page.evaluate("document.querySelector('#run-status').innerText.trim() === 'Succeeded'"), timeout=60, interval=0.2,
                message="the recipe run to succeed")
