@@ -171,7 +171,7 @@ def test_forty_projects_fit_although_the_engines_default_pools_hold_about_thirty
 
 
 def test_the_exercises_start_compose_runs_at_launch_and_a_broken_one_fails_with_its_line(sam, dave, make_environment, ctx, docker_client):
-    from clusters.drivers.base import DriverError
+    from labs.errors import LabSetupError
 
     environment = make_environment(sam)
     exercise = environment.exercise
@@ -184,6 +184,6 @@ def test_the_exercises_start_compose_runs_at_launch_and_a_broken_one_fails_with_
     exercise.start = {"ports": ["web"], "compose": "services:\n  bad:\n    image: filrouge-lab/busybox:1\n    privileged: true\n"}
     exercise.save(update_fields=["start"])
     other = make_environment(dave)
-    with pytest.raises(DriverError) as caught:
+    with pytest.raises(LabSetupError) as caught:  # the exercise's fault, told to its teacher, not the student
         provider_for(other, ctx).create()
     assert "The exercise's start.compose cannot run" in str(caught.value) and "line 4: services.bad.privileged" in str(caught.value)
