@@ -13,6 +13,7 @@ import is still an arrow) and dotted paths handed to import_string / import_modu
 
 import ast
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,31 @@ COMPOSITION = ("panel/urls.py", "panel/api_urls.py", "panel/dashboard/")
 DOTTED = re.compile(r"^[a-z_]+(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
+def parse_in_fresh_thread(source):
+    """ast.parse on a thread of its own. CPython 3.11 keeps a per-thread recursion count that
+    an earlier test's caught RecursionError (deep JSON, YAML depth) can leave skewed, and the
+    AST constructor then raises SystemError "recursion depth mismatch"; a new thread starts at 0."""
+    result = {}
+
+    def parse():
+        try:
+            result["tree"] = ast.parse(source)
+        except BaseException as error:  # handed back to the caller's thread
+            result["error"] = error
+
+    thread = threading.Thread(target=parse)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["tree"]
+
+
 def imported_modules(source):
     """(line, module) for every import statement and every dotted module path in a string
     literal of the source (import_string("deployments.backends...") is an import too)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_in_fresh_thread(source)):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
