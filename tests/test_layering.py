@@ -12,7 +12,10 @@ import is still an arrow) and dotted paths handed to import_string / import_modu
 """
 
 import ast
+import pickle
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -49,6 +52,10 @@ def parse_in_fresh_thread(source):
     thread = threading.Thread(target=parse)
     thread.start()
     thread.join()
+    if isinstance(result.get("error"), SystemError):  # still skewed: parse in a process of its own
+        out = subprocess.run([sys.executable, "-c", "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse(sys.stdin.read())))"],
+                             input=source.encode(), capture_output=True, check=True)
+        return pickle.loads(out.stdout)
     if "error" in result:
         raise result["error"]
     return result["tree"]
