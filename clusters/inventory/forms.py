@@ -79,6 +79,23 @@ def build_secret(kind, values, existing=None):
     return secret
 
 
+
+def text_or_upload(cleaned, default_source, empty_message):
+    """A pasted text or an uploaded file (UTF-8, BOM allowed) becomes cleaned["text"], and
+    cleaned["source"] names where it came from (the file's name, or `default_source`)."""
+    upload = cleaned.get("upload")
+    if upload:
+        try:
+            cleaned["text"] = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationError({"upload": _("The file is not UTF-8 text.")}) from None
+        cleaned["source"] = upload.name
+    else:
+        cleaned["source"] = default_source
+    if not (cleaned.get("text") or "").strip():
+        raise ValidationError({"text": empty_message})
+    return cleaned
+
 class CredentialForm(forms.ModelForm):
     class Meta:
         model = Credential
@@ -224,19 +241,7 @@ class ImportForm(forms.Form):
         self.fields["credential"].queryset = Credential.objects.filter(kind__in=[CredentialKind.SSH_KEY, CredentialKind.PASSWORD])
 
     def clean(self):
-        cleaned = super().clean()
-        upload = cleaned.get("upload")
-        if upload:
-            try:
-                cleaned["text"] = upload.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise ValidationError({"upload": _("The file is not UTF-8 text.")}) from None
-            cleaned["source"] = upload.name
-        else:
-            cleaned["source"] = "inventory"
-        if not (cleaned.get("text") or "").strip():
-            raise ValidationError({"text": _("Paste an inventory or choose a file.")})
-        return cleaned
+        return text_or_upload(super().clean(), "inventory", _("Paste an inventory or choose a file."))
 
 
 class RecipeRunForm(forms.Form):
@@ -292,16 +297,4 @@ class KnownHostsForm(forms.Form):
     upload = forms.FileField(label=_lazy("or a file"), required=False)
 
     def clean(self):
-        cleaned = super().clean()
-        upload = cleaned.get("upload")
-        if upload:
-            try:
-                cleaned["text"] = upload.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise ValidationError({"upload": _("The file is not UTF-8 text.")}) from None
-            cleaned["source"] = upload.name
-        else:
-            cleaned["source"] = "known_hosts"
-        if not (cleaned.get("text") or "").strip():
-            raise ValidationError({"text": _("Paste known_hosts lines or choose a file.")})
-        return cleaned
+        return text_or_upload(super().clean(), "known_hosts", _("Paste known_hosts lines or choose a file."))
