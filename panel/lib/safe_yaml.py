@@ -158,9 +158,7 @@ def _max_bytes(Loader):
 
 def load(text, Loader=SafeLoader):
     """One document → Python data (None for an empty text). Raises yaml.YAMLError."""
-    _checked(Loader)
-    check_size(text, _max_bytes(Loader))
-    loader = Loader(text)
+    loader = loader_for(text, Loader)
     try:
         return loader.get_single_data()
     finally:
@@ -169,9 +167,7 @@ def load(text, Loader=SafeLoader):
 
 def load_all(text, Loader=SafeLoader):
     """Every document of a stream, as a generator. Raises yaml.YAMLError."""
-    _checked(Loader)
-    check_size(text, _max_bytes(Loader))
-    loader = Loader(text)
+    loader = loader_for(text, Loader)
     try:
         while loader.check_data():
             yield loader.get_data()
@@ -181,9 +177,7 @@ def load_all(text, Loader=SafeLoader):
 
 def compose(text, Loader=SafeLoader):
     """The node tree of one document (keeps every line and column). Raises yaml.YAMLError."""
-    _checked(Loader)
-    check_size(text, _max_bytes(Loader))
-    loader = Loader(text)
+    loader = loader_for(text, Loader)
     try:
         return loader.get_single_node()
     finally:
