@@ -392,6 +392,9 @@ LOGGING = {
 
 # Kubernetes API: seconds to wait for one answer (watches and log follows ask for less).
 KUBE_READ_TIMEOUT = float(os.environ.get("FILROUGE_KUBE_READ_TIMEOUT", 60))
+# The image of an isolated namespace's workspace pod (a shell with kubectl and curl); empty:
+# clusters.kubernetes.workspace.DEFAULT_IMAGE. Air-gapped clusters mirror it and name their copy.
+KUBE_WORKSPACE_IMAGE = os.environ.get("FILROUGE_KUBE_WORKSPACE_IMAGE", "")
 
 
 # ---- metrics (metrics/, docs/operator-guide.md "Metrics") ------------------------------------
