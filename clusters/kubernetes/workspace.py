@@ -118,7 +118,7 @@ def ensure_workspace(api_client, namespace, *, image=None, labels=None, ctx=None
         _delete_and_wait(api_client, namespace, what, wait_seconds)
         outcome = "replaced"
     with api_errors(what):
-        raw_request(api_client, "POST", path, body=json.dumps(wanted))
+        raw_request(api_client, "POST", path, body=wanted)
     if ctx is not None:
         ctx.changed(f"workspace pod {outcome} ({wanted['spec']['containers'][0]['image']}, service account {SERVICE_ACCOUNT})", host=namespace, task="workspace")
     return outcome

@@ -43,6 +43,7 @@ import termios
 import threading
 import time
 
+from websockets.exceptions import InvalidState
 from websockets.frames import Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
@@ -222,7 +223,7 @@ def serve(handler, exec_request):
                     continue
                 try:
                     send(open_fds[fd], data)
-                except OSError:
+                except (OSError, InvalidState):  # the client went away
                     return
             if not ready and process.poll() is not None and master is not None:
                 break
@@ -235,7 +236,7 @@ def serve(handler, exec_request):
             with lock:
                 protocol.send_close(1000)
                 flush()
-        except OSError:
+        except (OSError, InvalidState):
             pass
 
     pump = threading.Thread(target=pump_output, name=f"exec-{exec_request.pod}", daemon=True)
