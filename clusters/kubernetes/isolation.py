@@ -103,9 +103,13 @@ def namespace_objects(name, *, quota=None, limits=None, labels=None):
 
 def create_isolated_namespace(api_client, name, *, quota=None, limits=None, labels=None, token_seconds=3600, workspace=False, ctx=None) -> IsolatedNamespace:
     """Create (or bring up to date) the namespace and its guard rails (and its workspace pod
-    when `workspace`); a kubeconfig for its account."""
+    when `workspace`, whose share is added to the quota); a kubeconfig for its account."""
     _check_name(name)
     _refuse_foreign_namespace(api_client, name)
+    if workspace:
+        from clusters.kubernetes.workspace import quota_with_workspace
+
+        quota = quota_with_workspace(quota or DEFAULT_QUOTA)
     for obj in namespace_objects(name, quota=quota, limits=limits, labels=labels):
         _, created = apply_object(api_client, obj)
         if ctx is not None:

@@ -37,6 +37,47 @@ NOBODY = 65534
 COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 
 
+_CPU_UNITS = {"m": 1, "": 1000}
+_MEMORY_UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def _parse(quantity, units):
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(quantity))
+    if not found or found.group(2) not in units:
+        return None
+    return float(found.group(1)) * units[found.group(2)]
+
+
+def quota_with_workspace(hard):
+    """The ResourceQuota's hard limits with the workspace pod's share added on top (one pod,
+    its requests and limits), so that the namespace's owner keeps all of what they were given.
+    A quantity this cannot read is left as it is."""
+    share = {"requests.cpu": ("cpu", "requests"), "cpu": ("cpu", "requests"), "limits.cpu": ("cpu", "limits"),
+             "requests.memory": ("memory", "requests"), "memory": ("memory", "requests"), "limits.memory": ("memory", "limits")}
+    result = dict(hard)
+    for key, value in hard.items():
+        if key == "pods":
+            try:
+                result[key] = str(int(value) + 1)
+            except (TypeError, ValueError):
+                pass
+        elif key in share:
+            resource, kind = share[key]
+            if resource == "cpu":
+                total = _parse(value, _CPU_UNITS)
+                extra = _parse(RESOURCES[kind]["cpu"], _CPU_UNITS)
+                if total is not None:
+                    result[key] = f"{int(round(total + extra))}m"
+            else:
+                total = _parse(value, _MEMORY_UNITS)
+                extra = _parse(RESOURCES[kind]["memory"], _MEMORY_UNITS)
+                if total is not None:
+                    result[key] = f"{int((total + extra + 1024**2 - 1) // 1024**2)}Mi"
+    return result
+
+
 def workspace_image():
     return getattr(settings, "KUBE_WORKSPACE_IMAGE", "") or DEFAULT_IMAGE
 

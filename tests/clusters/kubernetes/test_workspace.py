@@ -67,6 +67,10 @@ def test_the_create_job_makes_the_workspace_pod_as_the_namespaces_service_accoun
     assert container.name == "workspace" and container.image == workspace.workspace_image()
     assert container.resources.limits == {"cpu": "250m", "memory": "256Mi"}
     assert "workspace pod created" in job_lines(job)
+    # Its share comes on top of the quota: the owner keeps all of the default quota.
+    quota = k8s.CoreV1Api(kube_target.api_client()).read_namespaced_resource_quota("workspace-quota", record.name)
+    assert {key: quota.spec.hard[key] for key in ("pods", "requests.cpu", "limits.cpu", "requests.memory", "limits.memory")} == {
+        "pods": "21", "requests.cpu": "2050m", "limits.cpu": "4250m", "requests.memory": "2112Mi", "limits.memory": "4352Mi"}
 
     again = run_kind(bob, "kube-isolated-namespace-create", record)
     assert again.status == "succeeded" and "workspace pod up to date" in job_lines(again)
