@@ -112,9 +112,8 @@ def workspace_pod(namespace, *, image=None, labels=None):
                 # kubectl keeps its discovery cache under $HOME: a writable place for a non-root user.
                 "env": [{"name": "HOME", "value": "/tmp"}, {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
                 "resources": json.loads(json.dumps(RESOURCES)),
+                # What the "restricted" Pod Security Standard asks, so that it runs where that is enforced.
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                "stdin": True,
-                "tty": True,
             }],
         },
     }

@@ -150,3 +150,27 @@ def test_its_owner_and_operators_may_open_it_and_nobody_else(isolated, sam, bob,
             kind.resolve(user, {"isolated": record.pk})
     with pytest.raises(kinds.Refused, match="lacks a valid isolated namespace"):
         kind.resolve(sam, {"isolated": "x"})
+
+
+def test_its_owner_types_into_the_workspace_through_the_panels_websocket(kube_target, isolated, sam, dave, asgi_server):
+    import json
+
+    from websockets.exceptions import InvalidStatus
+
+    from panel.audit.models import Action, AuditEvent
+    from terminals.models import TerminalSession
+    from tests.terminals.conftest import ws_connect, ws_read_until
+
+    record, _job = isolated
+    running_workspace(kube_target, record.name)
+    with ws_connect(asgi_server, f"/ws/terminals/workspace/?isolated={record.pk}", user=sam) as socket:
+        assert json.loads(socket.recv(timeout=30))["type"] == "session"
+        socket.send(json.dumps({"type": "input", "data": "(" + LIST_PODS.replace("NAMESPACE", "default") + ") | grep -q Forbidden && echo refused-$((3+4))\n"}))
+        ws_read_until(socket, "refused-7")
+        socket.send(json.dumps({"type": "input", "data": "exit\n"}))
+    session = TerminalSession.objects.get(user=sam)
+    assert session.kind == "workspace" and session.object_id == str(record.pk)
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(asgi_server, f"/ws/terminals/workspace/?isolated={record.pk}", user=dave)
+    assert refused.value.response.status_code == 403
+    assert AuditEvent.objects.filter(action=Action.TERMINAL_REFUSED, user=dave, message__contains="No such isolated namespace").exists()
