@@ -55,6 +55,10 @@ ROLE_RULES = [
     {"apiGroups": [""], "resources": ["pods/log", "pods/status"], "verbs": READ_VERBS},
     {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward", "pods/eviction"], "verbs": ["create", "get"]},
     {"apiGroups": [""], "resources": ["events", "resourcequotas", "limitranges"], "verbs": READ_VERBS},
+    # `kubectl get --raw .../services/NAME/proxy/`; load tests and the autoscaling check go this way too
+    {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get", "create"]},
+    # `kubectl top pods` (served when the cluster runs metrics-server)
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": READ_VERBS},
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"], "verbs": ALL_VERBS},
     {"apiGroups": ["apps"], "resources": ["deployments/scale", "replicasets/scale", "statefulsets/scale"], "verbs": ["get", "update", "patch"]},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ALL_VERBS},
