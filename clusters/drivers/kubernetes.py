@@ -206,16 +206,14 @@ def pod_metrics(api_client, namespace=None):
             params = api_client.param_serialize(method="GET", resource_path=path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
             response = api_client.call_api(*params)
             response.read()
-            if response.status == 503:
+            if response.status in (404, 503):
+                # 404: the group is not registered; 503: an aggregated API whose server is down
                 return None
-            data = json.loads(response.data or b"null")
+            data = api_client.response_deserialize(response, {"2XX": "object"}).data  # raises on other errors
+            if isinstance(data, (bytes, str)):
+                data = json.loads(data or "null")
     except NotFound:
         return None
-    except ClusterApiError as exc:
-        # An aggregated API whose server is down answers 503 "service unavailable": no metrics either.
-        if "HTTP 503" in str(exc):
-            return None
-        raise
     rows = []
     for item in (data or {}).get("items") or []:
         meta = item.get("metadata") or {}
