@@ -112,7 +112,8 @@ def observe_kube_cluster(cluster, ctx=None):
     observed["probe"]["at"] = now.isoformat()
     Cluster.objects.filter(pk=cluster.pk).update(observed=observed, observed_at=now, reachable=True, version=observed["version"], observe_error="")
     metrics.record_many(cluster_samples(cluster, observed), at=now)
-    kubernetes_observed.send(sender=Cluster, cluster=cluster, service_pods=service_pods, now=now, autoscalers=observed.get("autoscalers") or [])
+    kubernetes_observed.send(sender=Cluster, cluster=cluster, service_pods=service_pods, now=now, autoscalers=observed.get("autoscalers") or [],
+                             namespaces=observed.get("namespaces") or [])
     return observed
 
 

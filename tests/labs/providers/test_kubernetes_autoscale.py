@@ -62,6 +62,18 @@ def test_replicas_rise_under_the_checks_load_and_the_points_are_awarded(quick_cl
     token = environment.access["kubeconfig"].split("token: ", 1)[1].split()[0]
     assert token not in job_text(Job.objects.filter(kind="lab-check").latest("pk"))
 
+    # The periodic probe then records the namespace's CPU on the environment (its chart).
+    from clusters.kubernetes.jobs import observe_kube_cluster
+    from metrics.models import Series
+
+    environment.refresh_from_db()
+    observe_kube_cluster(environment.cluster)
+    cpu = Series.objects.get(object_type="environment", object_id=environment.pk, name="filrouge_lab_environment_cpu_cores")
+    assert cpu.labels == {"environment": environment.name} and cpu.last_value > 0
+    hpa = Series.objects.get(object_type="cluster", object_id=environment.cluster_id, name="filrouge_kubernetes_hpa_desired_replicas",
+                             labels__namespace=namespace)
+    assert hpa.last_value >= 3
+
 
 def test_without_an_hpa_no_load_is_sent_and_no_points_given(quick_cluster, kube_course, kube_target, sam):
     environment = launch(kube_course, "k8s-api-hpa", sam)
