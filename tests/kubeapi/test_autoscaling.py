@@ -238,3 +238,20 @@ def test_without_metrics_or_requests_the_hpa_says_it_cannot_compute(quick, kube_
     wait_for(lambda: "missing request for cpu in container php-apache of Pod web-" in (condition(
         hpas.read_namespaced_horizontal_pod_autoscaler("web", kube_namespace), "ScalingActive").message or ""),
         timeout=20, what="missing request")
+
+
+def test_head_answers_without_a_body_and_a_v1_hpa_scales_too(quick, kube_standin, kube_client, apps, core, kube_namespace):
+    web(apps, core, kube_namespace)
+    client.AutoscalingV1Api(kube_client).create_namespaced_horizontal_pod_autoscaler(kube_namespace, {"metadata": {"name": "web"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "minReplicas": 1, "maxReplicas": 3,
+        "targetCPUUtilizationPercentage": 50}})
+    ready(apps, kube_namespace, 1)
+    params = kube_client.param_serialize(method="HEAD", resource_path=f"/api/v1/namespaces/{kube_namespace}/services/web/proxy/",
+                                         auth_settings=["BearerToken"])
+    head = kube_client.call_api(*params)
+    head.read()
+    assert head.status == 200 and head.data == b"" and head.getheader("Content-Type").startswith("text/html")
+    with Load(kube_standin, kube_namespace, clients=4):
+        wait_for(lambda: apps.read_namespaced_deployment("web", kube_namespace).spec.replicas >= 2, timeout=20, what="v1 HPA scales")
+    as_v1 = client.AutoscalingV1Api(kube_client).read_namespaced_horizontal_pod_autoscaler("web", kube_namespace)
+    assert as_v1.status.desired_replicas >= 2 and as_v1.status.current_cpu_utilization_percentage > 50
