@@ -20,7 +20,7 @@ from collections import Counter
 
 from kubernetes import client as kube_client
 
-from clusters.drivers.base import NotFound
+from clusters.drivers.base import NotFound, PermissionRefused
 from clusters.drivers.kubernetes import api_errors, describe, pod_metrics
 
 WARNINGS_KEPT = 20
@@ -139,6 +139,7 @@ def event_row(item):
 def observe_cluster(api_client):
     """(observed dict, pods by service id, number of requests): nine requests, whatever the size."""
     counter = CallCounter()
+    skipped = []
     started = time.perf_counter()
     core, apps = kube_client.CoreV1Api(api_client), kube_client.AppsV1Api(api_client)
     with api_errors(f"the Kubernetes API at {describe(api_client)}"):
@@ -150,11 +151,18 @@ def observe_cluster(api_client):
         deployments = _raw(apps.list_deployment_for_all_namespaces, resource_version="0", counter=counter)["items"]
         services = _raw(core.list_service_for_all_namespaces, resource_version="0", counter=counter)["items"]
         warnings = _raw(core.list_event_for_all_namespaces, resource_version="0", field_selector="type=Warning", counter=counter)["items"]
-        try:
+    try:
+        with api_errors(f"the Kubernetes API at {describe(api_client)}"):
             hpas = _raw(kube_client.AutoscalingV2Api(api_client).list_horizontal_pod_autoscaler_for_all_namespaces, resource_version="0", counter=counter)["items"]
-        except NotFound:  # a cluster that no longer (or not yet) serves autoscaling/v2
-            hpas = []
-    usage = pod_metrics(api_client)  # one list call; None without metrics-server
+    except (NotFound, PermissionRefused) as exc:  # not served, or the credential may not list them
+        hpas = []
+        counter.add("list_horizontal_pod_autoscaler_for_all_namespaces")
+        skipped.append(str(exc))
+    try:
+        usage = pod_metrics(api_client)  # one list call; None without metrics-server
+    except PermissionRefused as exc:  # the credential may not read metrics.k8s.io: the rest still counts
+        usage = None
+        skipped.append(str(exc))
     counter.add("pod_metrics")
     usage_by_pod = {(row["namespace"], row["pod"]): row for row in usage or []}
 
@@ -213,6 +221,6 @@ def observe_cluster(api_client):
             "restarts": sum(figures["restarts"] for figures in per_namespace.values()),
         },
         "warnings": events,
-        "probe": {"calls": len(counter.calls), "seconds": round(time.perf_counter() - started, 3)},
+        "probe": {"calls": len(counter.calls), "seconds": round(time.perf_counter() - started, 3), "skipped": skipped},
     }
     return observed, service_pods, len(counter.calls)

@@ -150,3 +150,28 @@ def test_without_metrics_server_the_probe_samples_no_usage(kube_target, bob):
 
     assert not Series.objects.filter(object_type="cluster", object_id=cluster.pk, name="filrouge_kubernetes_cpu_cores").exists()
     assert Series.objects.filter(object_type="cluster", object_id=cluster.pk, name="filrouge_kubernetes_pods_ready").exists()
+
+
+def test_a_credential_that_may_not_read_hpas_or_metrics_still_observes_the_rest(kube_target):
+    import uuid
+
+    from clusters.drivers.kubernetes import connect_kubeconfig
+    from clusters.kubernetes.observe import observe_cluster
+
+    kube_target.require_standin("issue_user_token")
+    user = f"reader-{uuid.uuid4().hex[:6]}"
+    rbac = k8s.RbacAuthorizationV1Api(kube_target.api_client())
+    rbac.create_cluster_role({"metadata": {"name": user}, "rules": [
+        {"apiGroups": [""], "resources": ["nodes", "namespaces", "pods", "services", "events"], "verbs": ["list"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}]})
+    rbac.create_cluster_role_binding({"metadata": {"name": user}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+                                      "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    try:
+        api_client = connect_kubeconfig(kube_target.api.kubeconfig(token=kube_target.api.issue_user_token(user)))
+        observed, _pods, calls = observe_cluster(api_client)
+        assert calls == 9 and observed["autoscalers"] == [] and observed["usage"] is None
+        skipped = " ".join(observed["probe"]["skipped"])
+        assert "horizontalpodautoscalers" in skipped and "metrics.k8s.io" in skipped
+    finally:
+        rbac.delete_cluster_role(user)
+        rbac.delete_cluster_role_binding(user)
