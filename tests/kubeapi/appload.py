@@ -190,7 +190,8 @@ class AppEmulation:
                 self._next[(namespace, name)] = index + 1
             pod = pods[index % len(pods)]
         time.sleep(self.admit(pod))
-        return Response(200, b"" if req.method == "HEAD" else b"OK!", "text/html; charset=UTF-8")
+        # HEAD arrives here as GET (server.py): the front end sends the headers only.
+        return Response(200, b"OK!", "text/html; charset=UTF-8")
 
     @staticmethod
     def _serves_port(pod, target):
