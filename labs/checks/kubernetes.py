@@ -285,6 +285,10 @@ def kubernetes_autoscale(params, target):
 
     start, _ready, _current, _desired, _active = _replicas(target, hpa_name, deployment_name)
     start = start or 0
+    maximum = (hpa.get("spec") or {}).get("maxReplicas")
+    if maximum is not None and start >= maximum:
+        return Outcome(False, _("Deployment %(name)s already runs %(start)s replicas, the HPA's maximum: nothing can rise. It scales down about five minutes after the last load; check again then. No load was sent.")
+                       % {"name": deployment_name, "start": start})
     seen = {"replicas": start, "desired": 0, "active": None, "last_read": time.monotonic()}
 
     def watch(figures):

@@ -97,3 +97,15 @@ def test_with_no_metrics_api_the_check_says_what_the_hpa_says(quick_cluster, kub
     assert "the HPA says: the HPA was unable to compute the replica count" in result["detail"]
     assert "(get pods.metrics.k8s.io)" in result["detail"]
     assert apps.read_namespaced_deployment("api-poc", namespace).spec.replicas == 2
+
+
+def test_a_deployment_already_at_the_maximum_is_told_to_wait_for_the_scale_down(quick_cluster, kube_course, kube_target, sam):
+    environment = launch(kube_course, "k8s-api-hpa", sam)
+    apps, namespace = deploy(environment, kube_target)
+    apps.patch_namespaced_deployment_scale("api-poc", namespace, {"spec": {"replicas": 6}})
+    quick_cluster.reset_request_log()
+    _attempt, results = check(environment, sam)
+    result = results[AUTOSCALE]
+    assert not result["passed"]
+    assert "already runs 6 replicas, the HPA's maximum" in result["detail"] and "No load was sent." in result["detail"]
+    assert not any("/proxy/" in path for _method, path in quick_cluster.request_log)
