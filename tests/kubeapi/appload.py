@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import calendar
 import collections
-import math
 import threading
 import time
 
@@ -291,9 +290,3 @@ class AppEmulation:
             return Response(200, {"kind": "NodeMetricsList", "apiVersion": f"{METRICS_GROUP}/{METRICS_VERSION}",
                                   "metadata": {}, "items": items})
 
-
-def utilization(usage_cores, request_cores):
-    """Percent of request, rounded like the HPA controller (integer division of milli-values)."""
-    if request_cores <= 0:
-        return 0
-    return int(math.floor(usage_cores * 1000 * 100 / (request_cores * 1000)))
