@@ -18,7 +18,11 @@
           return number(v < 0 ? -x : x, 1) + " " + units[i] + (unit === "bytes/s" ? "/s" : "");
         case "ratio": return number(v * 100, 1) + " %";
         case "seconds": return v < 1 ? number(v * 1000, 1) + " ms" : number(v, 2) + " s";
-        case "cores": return number(v, 3);
+        // Under one core, millicores as kubectl shows them ("250m"): three decimals made
+        // several ticks of a small scale read the same ("0.002", "0.002").
+        case "cores":
+          if (v !== 0 && Math.abs(v) < 1) { return number(v * 1000, Math.abs(v) < 0.01 ? 1 : 0) + "m"; }
+          return number(v, 2);
         case "req/s": return number(v, 1) + "/s";
         case "bool": return v >= 0.5 ? "1" : "0";
         default: return number(v, 2);
