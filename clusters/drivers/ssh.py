@@ -436,6 +436,12 @@ class SshConnection:
         steps.append(f'mv -f "$t" {quoted}')
         return self.run("\n".join(steps), become=become, stdin=data, shown=f"write {path}", become_user=become_user)
 
+    def forward_local(self, remote_host: str, remote_port: int) -> "LocalForward":
+        """A port on 127.0.0.1 of this machine whose connections reach `remote_host:remote_port`
+        as the server sees it (`ssh -L`; remote_host "127.0.0.1" is the server itself). Use it in
+        a `with`; `check()` says at once whether anything answers there."""
+        return LocalForward(self, remote_host, remote_port).start()
+
     def get_file(self, path: str, become: bool = False) -> bytes | None:
         """The file's bytes, or None if it does not exist."""
         result = self.run(f"if [ -e {shlex.quote(path)} ]; then base64 -w0 {shlex.quote(path)}; else echo MISSING; fi", become=become)
@@ -443,6 +449,114 @@ class SshConnection:
             raise PermissionRefused(f"{self.target.where}: cannot read {path}: {result.output}")
         text = result.stdout.strip()
         return None if text == "MISSING" else base64.b64decode(text)
+
+
+class LocalForward:
+    """A listening socket on 127.0.0.1; each connection it accepts becomes a direct-tcpip channel
+    of the SSH connection to remote_host:remote_port, relayed both ways by a thread of its own.
+
+    It serves a load test (labs/loadtest.py) on a port that only the host itself can reach; the
+    relay is Python, so it adds latency and caps throughput (benchmarks/bench_loadtest.py)."""
+
+    def __init__(self, connection: SshConnection, remote_host: str, remote_port: int):
+        self.connection = connection
+        self.remote = (remote_host, int(remote_port))
+        self.listener: socket.socket | None = None
+        self.closed = threading.Event()
+        self.refused = 0  # connections the server could not open to the remote port
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.listener.getsockname()[:2]
+
+    def start(self) -> "LocalForward":
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(256)
+        listener.settimeout(0.5)
+        self.listener = listener
+        self._spawn(self._accept, "ssh-forward-accept")
+        return self
+
+    def _spawn(self, target, name, *args):
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _open_channel(self, origin=("127.0.0.1", 0)):
+        transport = self.connection.client.get_transport() if self.connection.client else None
+        if transport is None or not transport.is_active():
+            raise HostUnreachable(f"{self.connection.target.where}: the SSH connection is closed.")
+        try:
+            return transport.open_channel("direct-tcpip", self.remote, origin, timeout=self.connection.target.connect_timeout)
+        except paramiko.ChannelException as exc:
+            raise HostUnreachable(f"{self.connection.target.where}: nothing answers on port {self.remote[1]} of the host "
+                                  f"({exc.text or 'connection refused'}).") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(f"{self.connection.target.where}: cannot open a channel to port {self.remote[1]} ({exc}).") from None
+
+    def check(self) -> None:
+        """Raise HostUnreachable unless a connection to the remote port opens."""
+        self._open_channel().close()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                client, origin = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self._spawn(self._relay, "ssh-forward-relay", client, origin)
+
+    def _relay(self, client, origin):
+        try:
+            channel = self._open_channel(origin[:2])
+        except HostUnreachable:
+            with self._lock:
+                self.refused += 1
+            client.close()
+            return
+        client.setblocking(True)
+        client_open = True
+        try:
+            while not self.closed.is_set():
+                readable, _, _ = select.select([channel, client] if client_open else [channel], [], [], 0.5)
+                if client in readable:
+                    data = client.recv(65536)
+                    if data:
+                        channel.sendall(data)
+                    else:  # the client is done sending: pass that on and keep relaying the answer
+                        channel.shutdown_write()
+                        client_open = False
+                if channel in readable:
+                    data = channel.recv(65536)
+                    if not data:
+                        break
+                    client.sendall(data)
+        except (OSError, paramiko.SSHException, EOFError):
+            pass  # either side went away: the load generator counts what it did not get
+        finally:
+            channel.close()
+            client.close()
+
+    def close(self):
+        self.closed.set()
+        if self.listener is not None:
+            self.listener.close()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=2)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class SshShellSession:
