@@ -84,7 +84,6 @@ class LoadTestForm(forms.Form):
         self.fields["duration"].max_value = min(settings.LOADTEST_MAX_SECONDS, settings.LABS_LOADTEST_MAX_SECONDS)
         for name in ("concurrency", "duration"):
             self.fields[name].widget.attrs["max"] = self.fields[name].max_value
-            self.fields[name].widget.attrs["class"] = "narrow"
 
     def params(self):
         data = dict(self.cleaned_data)
