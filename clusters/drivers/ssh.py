@@ -19,6 +19,7 @@ import hashlib
 import io
 import secrets
 import select
+import selectors
 import shlex
 import socket
 import threading
@@ -453,10 +454,15 @@ class SshConnection:
 
 class LocalForward:
     """A listening socket on 127.0.0.1; each connection it accepts becomes a direct-tcpip channel
-    of the SSH connection to remote_host:remote_port, relayed both ways by a thread of its own.
+    of the SSH connection to remote_host:remote_port, relayed both ways.
 
-    It serves a load test (labs/loadtest.py) on a port that only the host itself can reach; the
-    relay is Python, so it adds latency and caps throughput (benchmarks/bench_loadtest.py)."""
+    One thread relays every pair through a selector, and a few open the channels (a round trip
+    each): a thread per connection would spend its time waiting for the GIL (CPython hands it
+    over every 5 ms). It serves a load test (labs/loadtest.py) on a port that only the host
+    itself can reach; the relay is Python, so it adds latency and caps throughput
+    (benchmarks/bench_loadtest.py)."""
+
+    OPENERS = 4
 
     def __init__(self, connection: SshConnection, remote_host: str, remote_port: int):
         self.connection = connection
@@ -464,27 +470,30 @@ class LocalForward:
         self.listener: socket.socket | None = None
         self.closed = threading.Event()
         self.refused = 0  # connections the server could not open to the remote port
-        self._threads: list[threading.Thread] = []
+        self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
+        self._pairs: set = set()
+        self._threads: list[threading.Thread] = []
+        self._opener = None
 
     @property
     def address(self) -> tuple[str, int]:
         return self.listener.getsockname()[:2]
 
     def start(self) -> "LocalForward":
+        from concurrent.futures import ThreadPoolExecutor
+
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
         listener.listen(256)
         listener.settimeout(0.5)
         self.listener = listener
-        self._spawn(self._accept, "ssh-forward-accept")
+        self._opener = ThreadPoolExecutor(self.OPENERS, thread_name_prefix="ssh-forward-open")
+        for target, name in ((self._accept, "ssh-forward-accept"), (self._relay, "ssh-forward-relay")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
         return self
-
-    def _spawn(self, target, name, *args):
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
 
     def _open_channel(self, origin=("127.0.0.1", 0)):
         transport = self.connection.client.get_transport() if self.connection.client else None
@@ -510,9 +519,13 @@ class LocalForward:
                 continue
             except OSError:
                 return
-            self._spawn(self._relay, "ssh-forward-relay", client, origin)
+            try:
+                self._opener.submit(self._connect, client, origin)
+            except RuntimeError:  # closing
+                client.close()
+                return
 
-    def _relay(self, client, origin):
+    def _connect(self, client, origin):
         try:
             channel = self._open_channel(origin[:2])
         except HostUnreachable:
@@ -521,42 +534,84 @@ class LocalForward:
             client.close()
             return
         client.setblocking(True)
-        client_open = True
-        try:
-            while not self.closed.is_set():
-                readable, _, _ = select.select([channel, client] if client_open else [channel], [], [], 0.5)
-                if client in readable:
-                    data = client.recv(65536)
+        pair = _ForwardPair(client, channel)
+        with self._lock:
+            if self.closed.is_set():
+                pair.close()
+                return
+            self._pairs.add(pair)
+            self._selector.register(client, selectors.EVENT_READ, pair)
+            self._selector.register(channel, selectors.EVENT_READ, pair)
+
+    def _relay(self):
+        while not self.closed.is_set():
+            with self._lock:
+                empty = not self._pairs
+            if empty:
+                self.closed.wait(0.005)
+                continue
+            for key, _events in self._selector.select(0.5):
+                pair, source = key.data, key.fileobj
+                if pair.done:
+                    continue
+                try:
+                    data = source.recv(65536)
                     if data:
-                        channel.sendall(data)
-                    else:  # the client is done sending: pass that on and keep relaying the answer
-                        channel.shutdown_write()
-                        client_open = False
-                if channel in readable:
-                    data = channel.recv(65536)
-                    if not data:
-                        break
-                    client.sendall(data)
-        except (OSError, paramiko.SSHException, EOFError):
-            pass  # either side went away: the load generator counts what it did not get
-        finally:
-            channel.close()
-            client.close()
+                        (pair.channel if source is pair.client else pair.client).sendall(data)
+                    elif source is pair.client:  # the client is done sending: pass that on, keep relaying the answer
+                        self._unregister(source)
+                        pair.channel.shutdown_write()
+                    else:
+                        self._finish(pair)
+                except (OSError, paramiko.SSHException, EOFError):
+                    self._finish(pair)  # either side went away: the load generator counts what it did not get
+
+    def _unregister(self, fileobj):
+        with self._lock:
+            try:
+                self._selector.unregister(fileobj)
+            except (KeyError, ValueError):
+                pass
+
+    def _finish(self, pair):
+        self._unregister(pair.client)
+        self._unregister(pair.channel)
+        with self._lock:
+            self._pairs.discard(pair)
+        pair.close()
 
     def close(self):
         self.closed.set()
         if self.listener is not None:
             self.listener.close()
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
+        if self._opener is not None:
+            self._opener.shutdown(wait=True)
+        for thread in self._threads:
             thread.join(timeout=2)
+        with self._lock:
+            pairs, self._pairs = list(self._pairs), set()
+        for pair in pairs:
+            pair.close()
+        self._selector.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _ForwardPair:
+    def __init__(self, client, channel):
+        self.client, self.channel, self.done = client, channel, False
+
+    def close(self):
+        self.done = True
+        for end in (self.channel, self.client):
+            try:
+                end.close()
+            except (OSError, paramiko.SSHException, EOFError):
+                pass
 
 
 class SshShellSession:
