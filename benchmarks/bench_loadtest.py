@@ -1,8 +1,8 @@
 """Load tests: what the `load-test` job measures beside `ab`, and what the lab's SSH tunnel costs.
 
-    .venv/bin/python benchmarks/bench_loadtest.py [target] [tunnel]
+    .venv/bin/python benchmarks/bench_loadtest.py [target] [tunnel] [delays in ms, default 50]
 
-1. A target that sets the pace (busybox httpd answering /cgi-bin/slow after 15 ms, 8 clients):
+1. A target that sets the pace (busybox httpd answering /cgi-bin/slow after 50 ms, 8 clients):
    alternated 2 s runs of `ab`, of the job with its unpaced engine (wrk) and with its paced
    engine (aiohttp, rate above what the target serves). Requests/s and p50 of each, and the
    job/ab ratios (the issue's goal: within 20%; tests/deployments/loadtest asserts the median).
@@ -25,7 +25,8 @@ from docker_bench_setup import docker_client, images, setup_django
 
 from common import print_table
 
-ROUNDS = 7
+ROUNDS = 9
+SLOW_MS = 50
 CONCURRENCY = 8
 SECONDS = 2
 
@@ -69,7 +70,7 @@ def load_test_job(user, params):
     return job.result
 
 
-def target_bound(client):
+def target_bound(client, delay_ms=SLOW_MS):
     from tests.support.images import build_slow_app_image
 
     from clusters.models import Cluster
@@ -77,23 +78,32 @@ def target_bound(client):
 
     user, _ = User.objects.get_or_create(username="bench", defaults={"role": Role.OPERATOR})
     Cluster.objects.get_or_create(name="local", kind="docker", endpoint="unix:///var/run/docker.sock")
-    container, port = start(client, build_slow_app_image(client), "loadtest")
+    container, port = start(client, build_slow_app_image(client, delay_ms), "loadtest")
     url = f"http://127.0.0.1:{port}/cgi-bin/slow"
     try:
         rows, ratios = [], {"wrk": ([], []), "aiohttp": ([], [])}
         for round_number in range(ROUNDS):
-            ab_rps, ab_p50 = ab(url)
+            # Each round in the other order, so that a machine getting busier favours neither side.
+            figures = {}
+            steps = [("ab", None), ("wrk", {}), ("aiohttp", {"rate": 5000})]
+            for name, extra in (steps if round_number % 2 == 0 else steps[::-1]):
+                if name == "ab":
+                    figures[name] = ab(url)
+                else:
+                    result = load_test_job(user, {"url": url, "duration": SECONDS, "concurrency": CONCURRENCY, **extra})
+                    figures[name] = (result["rps"], result["p50"])
+            ab_rps, ab_p50 = figures["ab"]
             row = [round_number + 1, f"{ab_rps:.0f}", f"{ab_p50 * 1000:.0f}"]
-            for engine, extra in (("wrk", {}), ("aiohttp", {"rate": 5000})):
-                result = load_test_job(user, {"url": url, "duration": SECONDS, "concurrency": CONCURRENCY, **extra})
-                ratios[engine][0].append(result["rps"] / ab_rps)
-                ratios[engine][1].append(result["p50"] / ab_p50)
-                row += [f"{result['rps']:.0f}", f"{result['p50'] * 1000:.1f}", f"{result['rps'] / ab_rps:.2f}", f"{result['p50'] / ab_p50:.2f}"]
+            for engine in ("wrk", "aiohttp"):
+                rps, p50 = figures[engine]
+                ratios[engine][0].append(rps / ab_rps)
+                ratios[engine][1].append(p50 / ab_p50)
+                row += [f"{rps:.0f}", f"{p50 * 1000:.1f}", f"{rps / ab_rps:.2f}", f"{p50 / ab_p50:.2f}"]
             rows.append(row)
             print(" | ".join(map(str, row)), flush=True)
         rows.append(["median", "", "", "", "", f"{statistics.median(ratios['wrk'][0]):.2f}", f"{statistics.median(ratios['wrk'][1]):.2f}",
                      "", "", f"{statistics.median(ratios['aiohttp'][0]):.2f}", f"{statistics.median(ratios['aiohttp'][1]):.2f}"])
-        print_table(f"load-test job vs ab on a target that answers after 15 ms ({CONCURRENCY} clients, {SECONDS} s runs, alternated; goal: ratios 0.8-1.2)",
+        print_table(f"load-test job vs ab on a target that answers after {delay_ms} ms ({CONCURRENCY} clients, {SECONDS} s runs, alternated; goal: ratios 0.8-1.2)",
                     ["round", "ab req/s", "ab p50 ms", "job (wrk) req/s", "p50 ms", "x ab req/s", "x ab p50",
                      "job (aiohttp) req/s", "p50 ms", "x ab req/s", "x ab p50"], rows)
     finally:
@@ -118,7 +128,7 @@ def tunnel(client):
                                              private_key=private, pinned_host_key=member.host_public_key)).connect()
         rows = []
         try:
-            for label, port, path in (("slow (15 ms)", slow_port, "/cgi-bin/slow"), ("static page", static_port, "/index.html")):
+            for label, port, path in ((f"slow ({SLOW_MS} ms)", slow_port, "/cgi-bin/slow"), ("static page", static_port, "/index.html")):
                 with connection.forward_local("127.0.0.1", port) as forward:
                     forward.check()
                     tunnelled = forward.address[1]
@@ -147,12 +157,13 @@ def tunnel(client):
 
 
 def main(args):
-    parts = args or ["target", "tunnel"]
+    parts = [arg for arg in args if not arg.isdigit()] or ["target", "tunnel"]
     client = docker_client()
     if "target" in parts:
         teardown = setup_django()
         try:
-            target_bound(client)
+            for delay in [int(arg) for arg in args if arg.isdigit()] or [SLOW_MS]:
+                target_bound(client, delay)
         finally:
             from django.db import connections
 
