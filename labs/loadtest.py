@@ -25,7 +25,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -64,7 +64,7 @@ def active_load_test(environment):
 def describe_load_test(job):
     """What a lab load-test job loaded, for its row on the environment's page."""
     params = job.params or {}
-    where = f"service/{params.get('service')}:{params.get('port')}" if params.get("service") else gettext_now("port %(port)s") % {"port": params.get("port")}
+    where = f"service/{params.get('service')}:{params.get('port')}" if params.get("service") else gettext("port %(port)s") % {"port": params.get("port")}
     return f"{params.get('method', 'GET')} {where} {params.get('path', '/')} · {params.get('concurrency')} × {params.get('duration')} s"
 
 
@@ -74,7 +74,7 @@ def summarize_load_test(job):
     if "rps" not in result:
         return ""
     p95 = f"{result['p95'] * 1000:.1f} ms" if result.get("p95") is not None else "–"
-    return gettext_now("%(rps).1f req/s, p95 %(p95)s, %(errors)d errors of %(requests)d") % {
+    return gettext("%(rps).1f req/s, p95 %(p95)s, %(errors)d errors of %(requests)d") % {
         "rps": result["rps"], "p95": p95, "errors": result.get("errors", 0), "requests": result.get("requests", 0)}
 
 
@@ -85,8 +85,8 @@ def resolve_target(environment, port, service):
     if target == "docker":
         ports = docker_ports(environment)
         if port not in ports:
-            names = ", ".join(sorted(ports)) or gettext_now("none")
-            raise serializers.ValidationError({"port": gettext_now("Give the name of one of this environment's ports (%(names)s).") % {"names": names}})
+            names = ", ".join(sorted(ports)) or gettext("none")
+            raise serializers.ValidationError({"port": gettext("Give the name of one of this environment's ports (%(names)s).") % {"names": names}})
         return {"kind": "docker", "port": int(ports[port]), "name": port, "shown": f"{port} ({ports[port]})"}
     if target == "ssh":
         try:
@@ -94,22 +94,22 @@ def resolve_target(environment, port, service):
         except (TypeError, ValueError):
             number = 0
         if not 1 <= number <= 65535:
-            raise serializers.ValidationError({"port": gettext_now("Give a port number (1-65535) of the student's host.")})
+            raise serializers.ValidationError({"port": gettext("Give a port number (1-65535) of the student's host.")})
         if number in SSH_PORTS:
-            raise serializers.ValidationError({"port": gettext_now("Port %(port)d is an SSH server of the host, not a web application.") % {"port": number}})
-        return {"kind": "ssh", "port": number, "shown": gettext_now("port %(port)d of the student's host") % {"port": number}}
+            raise serializers.ValidationError({"port": gettext("Port %(port)d is an SSH server of the host, not a web application.") % {"port": number}})
+        return {"kind": "ssh", "port": number, "shown": gettext("port %(port)d of the student's host") % {"port": number}}
     if target == "kubernetes":
         if not kubernetes_available():
-            raise serializers.ValidationError({"service": gettext_now("Load tests of Kubernetes environments are not available in this panel yet.")})
+            raise serializers.ValidationError({"service": gettext("Load tests of Kubernetes environments are not available in this panel yet.")})
         if not SERVICE_NAME.match(service or ""):
-            raise serializers.ValidationError({"service": gettext_now("Give the name of a Service of the student's namespace.")})
+            raise serializers.ValidationError({"service": gettext("Give the name of a Service of the student's namespace.")})
         if str(port).isdigit():
             if not 1 <= int(port) <= 65535:
-                raise serializers.ValidationError({"port": gettext_now("Give the Service's port: a number (1-65535) or its name.")})
+                raise serializers.ValidationError({"port": gettext("Give the Service's port: a number (1-65535) or its name.")})
         elif not SERVICE_PORT_NAME.match(str(port or "")):
-            raise serializers.ValidationError({"port": gettext_now("Give the Service's port: a number (1-65535) or its name.")})
+            raise serializers.ValidationError({"port": gettext("Give the Service's port: a number (1-65535) or its name.")})
         return {"kind": "kubernetes", "port": str(port), "service": service, "shown": f"service/{service}:{port}"}
-    raise serializers.ValidationError({"environment": gettext_now("This environment's kind cannot be load-tested.")})
+    raise serializers.ValidationError({"environment": gettext("This environment's kind cannot be load-tested.")})
 
 
 class LabLoadTestParams(LoadShapeParams):
@@ -123,28 +123,28 @@ class LabLoadTestParams(LoadShapeParams):
         if hasattr(data, "keys"):
             unknown = sorted(str(key) for key in data.keys() if key not in self.fields)
             if unknown:
-                raise serializers.ValidationError({key: [gettext_now(
+                raise serializers.ValidationError({key: [gettext(
                     "Not a parameter of a lab load test: it loads the environment's own ports only (environment, port, service).")] for key in unknown})
         return super().to_internal_value(data)
 
     def validate_concurrency(self, value):
         value = super().validate_concurrency(value)
         if value > settings.LABS_LOADTEST_MAX_CONCURRENCY:
-            raise serializers.ValidationError(gettext_now("At most %(n)d concurrent clients on a lab environment (FILROUGE_LABS_LOADTEST_MAX_CONCURRENCY).")
+            raise serializers.ValidationError(gettext("At most %(n)d concurrent clients on a lab environment (FILROUGE_LABS_LOADTEST_MAX_CONCURRENCY).")
                                               % {"n": settings.LABS_LOADTEST_MAX_CONCURRENCY})
         return value
 
     def validate_rate(self, value):
         value = super().validate_rate(value)
         if value is not None and value > settings.LABS_LOADTEST_MAX_RATE:
-            raise serializers.ValidationError(gettext_now("At most %(n)d requests per second on a lab environment (FILROUGE_LABS_LOADTEST_MAX_RATE).")
+            raise serializers.ValidationError(gettext("At most %(n)d requests per second on a lab environment (FILROUGE_LABS_LOADTEST_MAX_RATE).")
                                               % {"n": settings.LABS_LOADTEST_MAX_RATE})
         return value
 
     def validate_duration(self, value):
         value = super().validate_duration(value)
         if value > settings.LABS_LOADTEST_MAX_SECONDS:
-            raise serializers.ValidationError(gettext_now("At most %(n)d seconds on a lab environment (FILROUGE_LABS_LOADTEST_MAX_SECONDS).")
+            raise serializers.ValidationError(gettext("At most %(n)d seconds on a lab environment (FILROUGE_LABS_LOADTEST_MAX_SECONDS).")
                                               % {"n": settings.LABS_LOADTEST_MAX_SECONDS})
         return value
 
@@ -152,23 +152,23 @@ class LabLoadTestParams(LoadShapeParams):
         user, target = self.context.get("user"), self.context.get("target")
         if isinstance(target, Environment):
             if data["environment"] not in (None, target.pk):
-                raise serializers.ValidationError({"environment": gettext_now("This is not the environment the load test was started on.")})
+                raise serializers.ValidationError({"environment": gettext("This is not the environment the load test was started on.")})
             data["environment"] = target.pk
         if data["environment"] is None:
-            raise serializers.ValidationError({"environment": gettext_now("Give the lab environment to load.")})
+            raise serializers.ValidationError({"environment": gettext("Give the lab environment to load.")})
         environment = (Environment.objects.visible_to(user).select_related("exercise__course", "cluster", "owner")
                        .filter(pk=data["environment"]).first() if user is not None else None)
         if environment is None:
-            raise serializers.ValidationError({"environment": gettext_now("No such environment.")})
+            raise serializers.ValidationError({"environment": gettext("No such environment.")})
         if not environment.course.is_taught_by(user):
             # Its owner sees it, but loading it is the teacher's decision.
-            raise PermissionDenied(gettext_now("Only a teacher of this environment's course can load it."))
+            raise PermissionDenied(gettext("Only a teacher of this environment's course can load it."))
         if environment.state != EnvironmentState.READY:
-            raise serializers.ValidationError({"environment": gettext_now("The environment is %(state)s: only a ready environment can be loaded.")
+            raise serializers.ValidationError({"environment": gettext("The environment is %(state)s: only a ready environment can be loaded.")
                                                % {"state": environment.get_state_display().lower()}})
         running = active_load_test(environment)
         if running is not None:
-            raise serializers.ValidationError({"environment": gettext_now("Load test #%(job)d is still running on this environment; wait for it or cancel it.")
+            raise serializers.ValidationError({"environment": gettext("Load test #%(job)d is still running on this environment; wait for it or cancel it.")
                                                % {"job": running.pk}})
         resolve_target(environment, data["port"], data["service"])
         return data

@@ -43,7 +43,7 @@ def http_app_images(docker_client) -> dict:
 
 @pytest.fixture(scope="session")
 def slow_app_image(docker_client) -> str:
-    """Tag of the app whose /cgi-bin/slow answers after 15 ms (see images.py)."""
+    """Tag of the app whose /cgi-bin/slow answers after 50 ms (see images.py)."""
     return build_slow_app_image(docker_client)
 
 
