@@ -49,7 +49,7 @@ def kubernetes_available():
     from deployments.loadtest.engine import run_load
 
     parameters = inspect.signature(run_load).parameters
-    return hasattr(kube_driver, "service_proxy_target") and "headers" in parameters and "ssl" in parameters
+    return hasattr(kube_driver, "service_proxy_target") and "headers" in parameters and "ssl_context" in parameters
 
 
 def docker_ports(environment):
@@ -261,9 +261,10 @@ class LabLoadTest(JobKind):
         kubeconfig, namespace = access.get("kubeconfig"), access.get("namespace") or environment.name
         if not kubeconfig:
             raise JobFailed("This environment has no kubeconfig: launch or reset it first.")
-        base_url, headers, ssl_context = kube_driver.service_proxy_target(kubeconfig, namespace, target["service"], target["port"])
+        # The namespace's own credentials: the proxy answers only what the student's rights allow.
+        base_url, headers, ssl_context = kube_driver.service_proxy_target(kubeconfig, namespace, target["service"], target["port"], ctx=ctx)
         for value in (headers or {}).values():
             ctx.add_secret(str(value).split(" ", 1)[-1])
         url = f"{base_url.rstrip('/')}{path}"
         return run_load_test(ctx, url, host=namespace, shown_url=f"service/{target['service']}:{target['port']} in {namespace}{path}",
-                             headers=headers, ssl=ssl_context, engine="aiohttp", **common)
+                             headers=headers, ssl_context=ssl_context, engine="aiohttp", **common)

@@ -165,13 +165,13 @@ def _ms(value):
 
 
 def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_status, labels, owner, host="", shown_url=None,
-                  extra_samples=None, headers=None, ssl=None, engine="auto"):
+                  extra_samples=None, headers=None, ssl_context=None, engine="auto"):
     """The body of a load-test job, for every kind that loads something (labs/loadtest.py too):
     a log line and `filrouge_loadtest_*` samples (`labels`, on `owner`: {"obj": ...} or
     {"object_type": ...}) each second, the summary line, and JobFailed when every request failed.
 
     `shown_url` is what the lines say is loaded when `url` is only the way there (a tunnel);
-    `extra_samples(labels)` adds samples recorded beside each second's; `headers`/`ssl` (an
+    `extra_samples(labels)` adds samples recorded beside each second's; `headers`/`ssl_context` (an
     API server's proxy) and `engine="aiohttp"` keep the load in the Python engine, since wrk
     would carry a token on its command line."""
     ctx.line(
@@ -199,14 +199,14 @@ def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_sta
         ctx.progress(min(duration, int(figures["elapsed"])), duration)
 
     should_stop = lambda: ctx.cancelled.is_set() if hasattr(ctx, "cancelled") else False  # noqa: E731
-    use_wrk = engine == "wrk" or (engine == "auto" and rate is None and 200 <= expected_status < 400 and not headers and ssl is None and wrk_available())
+    use_wrk = engine == "wrk" or (engine == "auto" and rate is None and 200 <= expected_status < 400 and not headers and ssl_context is None and wrk_available())
     if use_wrk:
         # As fast as it goes: wrk (C) keeps up with `ab`, where Python would measure itself.
         ctx.line("engine: wrk, one run per second", host=host, task="engine")
         result = run_wrk(url, method=method, concurrency=concurrency, duration=duration, on_second=on_second, should_stop=should_stop)
     else:
         ctx.line("engine: asyncio + aiohttp" + (f", paced at {rate} requests/s" if rate else ""), host=host, task="engine")
-        secure = {key: value for key, value in (("headers", headers), ("ssl", ssl)) if value is not None}
+        secure = {key: value for key, value in (("headers", headers), ("ssl_context", ssl_context)) if value is not None}
         result = run_load(url, method=method, concurrency=concurrency, duration=duration, rate=rate, expected_status=expected_status,
                           on_second=on_second, should_stop=should_stop, **secure)
         result["engine"] = "aiohttp"
