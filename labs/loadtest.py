@@ -243,7 +243,8 @@ class LabLoadTest(JobKind):
             with connection.forward_local("127.0.0.1", target["port"]) as forward:
                 forward.check()
                 local_host, local_port = forward.address
-                ctx.line(f"through the panel's SSH tunnel to {connection.target.address}: 127.0.0.1:{target['port']} on the host", task="target")
+                ctx.line(f"through the panel's SSH tunnel ({connection.target.address}:{connection.target.port}) to port {target['port']} "
+                         "of the host: the figures include the tunnel", task="target")
                 result = run_load_test(ctx, f"http://{local_host}:{local_port}{path}", host=environment.name,
                                        shown_url=f"http://{environment.name}:{target['port']}{path}", **common)
                 result["tunnel_refused"] = forward.refused

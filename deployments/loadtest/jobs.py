@@ -3,6 +3,10 @@
 Each second goes into the job log (requests/s, latency p50/p95/p99, errors) and into metric
 series of the service (or server / cluster) for the live chart; on Kubernetes the autoscaler's
 desired replicas are sampled beside them every few seconds, so both share one time axis.
+
+Other kinds that load something reuse the parameters' shape and bounds (`LoadShapeParams`)
+and the job's body (`run_load_test`): labs/loadtest.py, a teacher's load test on a lab
+environment, whose series point at the environment.
 """
 
 import ipaddress
