@@ -55,6 +55,10 @@ ROLE_RULES = [
     {"apiGroups": [""], "resources": ["pods/log", "pods/status"], "verbs": READ_VERBS},
     {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward", "pods/eviction"], "verbs": ["create", "get"]},
     {"apiGroups": [""], "resources": ["events", "resourcequotas", "limitranges"], "verbs": READ_VERBS},
+    # `kubectl get --raw .../services/NAME/proxy/`; load tests and the autoscaling check go this way too
+    {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get", "create"]},
+    # `kubectl top pods` (served when the cluster runs metrics-server)
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": READ_VERBS},
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"], "verbs": ALL_VERBS},
     {"apiGroups": ["apps"], "resources": ["deployments/scale", "replicasets/scale", "statefulsets/scale"], "verbs": ["get", "update", "patch"]},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ALL_VERBS},
@@ -74,6 +78,15 @@ class IsolatedNamespace:
     token_expires_at: datetime.datetime
 
 
+def apiserver_peers():
+    """NetworkPolicy peers for the API server's addresses (FILROUGE_KUBE_APISERVER_CIDRS): the
+    service proxy (`kubectl proxy`, load tests, the autoscale check) reaches pods from the
+    control plane's nodes, which an enforcing network plugin treats as outside the namespace."""
+    from django.conf import settings
+
+    return [{"ipBlock": {"cidr": cidr}} for cidr in getattr(settings, "KUBE_APISERVER_CIDRS", ())]
+
+
 def namespace_objects(name, *, quota=None, limits=None, labels=None):
     """The objects of an isolated namespace, in apply order (namespace first)."""
     namespace_labels = {**MANAGED_BY, **(labels or {})}
@@ -87,7 +100,7 @@ def namespace_objects(name, *, quota=None, limits=None, labels=None):
             "metadata": {"name": NETWORK_POLICY, "namespace": name, "labels": MANAGED_BY},
             # Every pod; ingress only from pods of this namespace (an empty podSelector in a
             # `from` entry without namespaceSelector means "this namespace").
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}]}]},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}, *apiserver_peers()]}]},
         }),
         ("serviceaccounts", True, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": name, "labels": MANAGED_BY}}),
         ("roles", True, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": ROLE, "namespace": name, "labels": MANAGED_BY}, "rules": ROLE_RULES}),
