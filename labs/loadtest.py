@@ -20,7 +20,6 @@ The engine, the per-second log lines and samples are deployments.loadtest's (`ru
 the series point at the environment, so that its page charts them.
 """
 
-import inspect
 import re
 
 from django.conf import settings
@@ -41,15 +40,6 @@ KIND = "lab-load-test"
 SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # a Service name (DNS-1035 label)
 SERVICE_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")  # a named port (IANA_SVC_NAME)
 SSH_PORTS = (22, PANEL_SSH_PORT)
-
-
-def kubernetes_available():
-    """The Kubernetes driver has the service proxy and the engine takes its headers and TLS context."""
-    from clusters.drivers import kubernetes as kube_driver
-    from deployments.loadtest.engine import run_load
-
-    parameters = inspect.signature(run_load).parameters
-    return hasattr(kube_driver, "service_proxy_target") and "headers" in parameters and "ssl_context" in parameters
 
 
 def docker_ports(environment):
@@ -99,8 +89,6 @@ def resolve_target(environment, port, service):
             raise serializers.ValidationError({"port": gettext("Port %(port)d is an SSH server of the host, not a web application.") % {"port": number}})
         return {"kind": "ssh", "port": number, "shown": gettext("port %(port)d of the student's host") % {"port": number}}
     if target == "kubernetes":
-        if not kubernetes_available():
-            raise serializers.ValidationError({"service": gettext("Load tests of Kubernetes environments are not available in this panel yet.")})
         if not SERVICE_NAME.match(service or ""):
             raise serializers.ValidationError({"service": gettext("Give the name of a Service of the student's namespace.")})
         if str(port).isdigit():

@@ -302,15 +302,13 @@ def _load_test_context(environment, user, form=None):
     """The teacher's load-test card: its form (or why there is none), the environment's last load tests."""
     if not environment.course.is_taught_by(user):
         return {"load_test": None}
-    from .loadtest import KIND, describe_load_test, kubernetes_available, summarize_load_test
+    from .loadtest import KIND, describe_load_test, summarize_load_test
 
     jobs = [{"job": job, "target": describe_load_test(job), "summary": summarize_load_test(job)}
             for job in Job.objects.visible_to(user).filter(kind=KIND, params__environment=environment.pk).order_by("-pk")[:5]]
     unavailable = ""
     if environment.state != EnvironmentState.READY:
         unavailable = _("A load test needs the environment ready.")
-    elif environment.exercise.target == "kubernetes" and not kubernetes_available():
-        unavailable = _("Load tests of Kubernetes environments are not available in this panel yet.")
     if form is None and not unavailable:
         form = LoadTestForm(environment)
     return {"load_test": {"form": None if unavailable else form, "unavailable": unavailable, "jobs": jobs}}

@@ -195,16 +195,3 @@ def test_an_admin_may_and_a_retry_revalidates(lab, alice, carol):
     again = retry_job(job, carol)
     assert again.params == job.params and again.target == environment
 
-
-def test_a_kubernetes_environment_says_so_while_the_driver_has_no_service_proxy(lab, carol):
-    from labs.loadtest import kubernetes_available
-
-    if kubernetes_available():
-        pytest.skip("this panel's Kubernetes driver has the service proxy: tests/labs/providers/test_kubernetes_load_test.py runs it")
-    exercise = Exercise.objects.create(course=lab["course"], slug="k8s", title="K8s", target="kubernetes")
-    environment = Environment.objects.create(exercise=exercise, owner=lab["environment"].owner, state=EnvironmentState.READY)
-    with pytest.raises(ValidationError) as refused:
-        start_job(KIND, {"environment": environment.pk, "service": "api", "port": "80"}, carol, target=environment)
-    assert "not available in this panel yet" in str(refused.value.detail["service"])
-    page = logged_in(carol).get(f"/labs/environments/{environment.pk}/").content.decode()
-    assert 'id="load-test-unavailable"' in page and "not available in this panel yet" in page
