@@ -496,25 +496,45 @@ class PodExecSession:
             pass
 
 
-def open_exec_session(cluster, namespace, pod, container="", cols=80, rows=24, command=None):
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+
+
+def default_container(names, annotations):
+    """The container kubectl picks: the pod's default-container annotation when it names one of them, else the first."""
+    wanted = (annotations or {}).get(DEFAULT_CONTAINER_ANNOTATION, "")
+    return wanted if wanted in names else (names[0] if names else "")
+
+
+class PodNotRunning(Conflict):
+    """The pod exists but is not Running (`phase` says what it is)."""
+
+    def __init__(self, message, phase):
+        super().__init__(message)
+        self.phase = phase
+
+
+def open_exec_session(cluster, namespace, pod, container="", cols=80, rows=24, command=None, kubeconfig=None):
     """Start `command` (bash, else sh) in the pod's container with a TTY of cols×rows.
 
-    Raises NotFound for a missing pod, Conflict for a pod that is not running,
-    PermissionRefused when the credential may not exec."""
+    `kubeconfig` (text or dict): exec with it instead of the cluster's credential (an
+    isolated namespace's own, so the shell can do no more than its account may).
+    Without `container`, the pod's default container (annotation, else the first).
+    Raises NotFound for a missing pod or container, PodNotRunning (a Conflict) for a pod
+    that is not running, PermissionRefused when the credential may not exec."""
     from kubernetes.stream import stream
 
-    api_client = connect(cluster)
+    api_client = connect_kubeconfig(kubeconfig) if kubeconfig else connect(cluster)
     core = kube_client.CoreV1Api(api_client)
     what = f"pod {namespace}/{pod}" + (f" ({container})" if container else "") + f" on {cluster.name}"
     with api_errors(what):
         found = core.read_namespaced_pod(pod, namespace)
         phase = (found.status.phase if found.status else "") or "Unknown"
         if phase != "Running":
-            raise Conflict(f"{what} is {phase}, not Running: a shell needs a running container.")
+            raise PodNotRunning(f"{what} is {phase}, not Running: a shell needs a running container.", phase)
         names = [item.name for item in found.spec.containers]
         if container and container not in names:
             raise NotFound(f"{what}: no container {container!r}; it has {', '.join(names)}.")
-        kwargs = {"container": container or names[0]}
+        kwargs = {"container": container or default_container(names, found.metadata.annotations)}
         client = stream(
             core.connect_get_namespaced_pod_exec, pod, namespace, command=command or SHELL_COMMAND,
             stdin=True, stdout=True, stderr=True, tty=True, _preload_content=False, binary=True, **kwargs,

@@ -114,14 +114,23 @@ def namespace_objects(name, *, quota=None, limits=None, labels=None):
     return [ManifestObject(source="isolation", document=index, line=1, body=body, plural=plural, namespaced=namespaced) for index, (plural, namespaced, body) in enumerate(bodies, start=1)]
 
 
-def create_isolated_namespace(api_client, name, *, quota=None, limits=None, labels=None, token_seconds=3600, ctx=None) -> IsolatedNamespace:
-    """Create (or bring up to date) the namespace and its guard rails; a kubeconfig for its account."""
+def create_isolated_namespace(api_client, name, *, quota=None, limits=None, labels=None, token_seconds=3600, workspace=False, ctx=None) -> IsolatedNamespace:
+    """Create (or bring up to date) the namespace and its guard rails (and its workspace pod
+    when `workspace`, whose share is added to the quota); a kubeconfig for its account."""
     _check_name(name)
     _refuse_foreign_namespace(api_client, name)
+    if workspace:
+        from clusters.kubernetes.workspace import quota_with_workspace
+
+        quota = quota_with_workspace(quota or DEFAULT_QUOTA)
     for obj in namespace_objects(name, quota=quota, limits=limits, labels=labels):
         _, created = apply_object(api_client, obj)
         if ctx is not None:
             ctx.changed(f"{obj.label} {'created' if created else 'up to date'}", host=name, task="isolate")
+    if workspace:
+        from clusters.kubernetes.workspace import ensure_workspace
+
+        ensure_workspace(api_client, name, labels=labels, ctx=ctx)
     return renew_token(api_client, name, token_seconds=token_seconds, ctx=ctx)
 
 

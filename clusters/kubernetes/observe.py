@@ -9,7 +9,9 @@ without it answers 404 and the figures are simply absent). Lists are read as raw
 parsing 2,000 pods into client model objects costs more than the request itself.
 
 The pods list also feeds the observed state of the services the panel deployed there
-(`pod_row`, keyed by the filrouge.service label), so no service costs another call.
+(`pod_row`, keyed by the filrouge.service label), so no service costs another call, and
+the index of running pods and their containers (`observed["pods"]`, at most
+RUNNING_PODS_KEPT) that the cluster page and the pod terminal's container picker read.
 
 Only job code calls this module.
 """
@@ -24,6 +26,8 @@ from clusters.drivers.base import NotFound, PermissionRefused
 from clusters.drivers.kubernetes import api_errors, describe, pod_metrics
 
 WARNINGS_KEPT = 20
+RUNNING_PODS_KEPT = 500
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 SERVICE_LABEL = "filrouge.service"
 RELEASE_LABEL = "filrouge.release"
 
@@ -69,9 +73,24 @@ def node_row(item):
     }
 
 
+def pod_containers(item):
+    """(container names, the default one: the kubectl.kubernetes.io/default-container annotation, else the first)."""
+    meta, spec = item.get("metadata") or {}, item.get("spec") or {}
+    names = [container.get("name", "") for container in spec.get("containers") or [] if container.get("name")]
+    wanted = (meta.get("annotations") or {}).get(DEFAULT_CONTAINER_ANNOTATION, "")
+    return names, wanted if wanted in names else (names[0] if names else "")
+
+
+def running_pod_row(item):
+    meta = item.get("metadata") or {}
+    names, default = pod_containers(item)
+    return {"namespace": meta.get("namespace", ""), "name": meta.get("name", ""), "containers": names, "default_container": default}
+
+
 def pod_row(item):
-    """One pod as the service page shows it: state, health, restarts, node, image, release."""
+    """One pod as the service page shows it: state, health, restarts, node, image, release, containers."""
     meta, spec, status = item.get("metadata") or {}, item.get("spec") or {}, item.get("status") or {}
+    container_names, default = pod_containers(item)
     containers = status.get("containerStatuses") or []
     waiting = next(((c.get("state") or {}).get("waiting", {}).get("reason") for c in containers if (c.get("state") or {}).get("waiting", {}).get("reason")), None)
     ready = bool(containers) and all(c.get("ready") for c in containers)
@@ -99,6 +118,8 @@ def pod_row(item):
         "ip": status.get("podIP", "") or "",
         "created": meta.get("creationTimestamp", ""),
         "ports": [],
+        "containers": container_names,
+        "default_container": default,
     }
 
 
@@ -190,6 +211,8 @@ def observe_cluster(api_client):
                 row["cpu_cores"], row["memory_bytes"] = used["cpu_cores"], used["memory_bytes"]
             service_pods.setdefault(service_id, []).append(row)
     events = sorted((event_row(item) for item in warnings), key=lambda row: row["time"])[-WARNINGS_KEPT:]
+    running = sorted((running_pod_row(pod) for pod in pods if (pod.get("status") or {}).get("phase") == "Running"
+                      and not (pod.get("metadata") or {}).get("deletionTimestamp")), key=lambda row: (row["namespace"], row["name"]))
     node_rows = [node_row(item) for item in nodes]
     observed = {
         "kind": "kubernetes",
@@ -221,6 +244,8 @@ def observe_cluster(api_client):
             "restarts": sum(figures["restarts"] for figures in per_namespace.values()),
         },
         "warnings": events,
+        "pods": running[:RUNNING_PODS_KEPT],
+        "pods_truncated": len(running) > RUNNING_PODS_KEPT,
         "probe": {"calls": len(counter.calls), "seconds": round(time.perf_counter() - started, 3), "skipped": skipped},
     }
     return observed, service_pods, len(counter.calls)
