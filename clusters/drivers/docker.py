@@ -511,6 +511,9 @@ def container_row(item):
         "service": labels.get("filrouge.service", ""),
         "project": labels.get("filrouge.project", ""),
         "release": labels.get("filrouge.release", ""),
+        # The panel's own containers (a service it deployed, a lab environment): the ones
+        # whose pages carry charts, so the ones the probe takes stats for.
+        "panel": bool(labels.get("filrouge.project") or labels.get("filrouge.managed") or labels.get("filrouge.env")),
     }
 
 
@@ -780,6 +783,22 @@ def stats_figures(raw):
         "tx_bytes": sum(n.get("tx_bytes", 0) for n in networks) if networks else None,
     }
     return {key: value for key, value in figures.items() if value is not None}
+
+
+def container_starts(connection, since, until):
+    """{short container id: how many times it started} between two epoch times, from the
+    engine's event log: one call whatever the number of containers (`inspect` would tell a
+    container's RestartCount, but at one call per container). A restart by its restart
+    policy, by `docker restart` or by a stop and a start each count once."""
+    filters = {"type": ["container"], "event": ["start"]}
+    starts = {}
+    with docker_errors(f"the Docker engine at {connection.description}"):
+        # `until` not in the future: the engine would hold the answer open until then.
+        for event in connection.api.events(since=int(since), until=int(until), filters=filters, decode=True):
+            container_id = (event.get("id") or (event.get("Actor") or {}).get("ID") or "")[:12]
+            if container_id:
+                starts[container_id] = starts.get(container_id, 0) + 1
+    return starts
 
 
 def container_stats(connection, container_ids, workers=8, budget=None):
