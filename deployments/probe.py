@@ -29,7 +29,9 @@ def store_service_observations(cluster, observed, now):
         if "stats" in (service.observed or {}):
             data["stats"] = service.observed["stats"]
         rows = [row for row in observed.get("containers", []) if row.get("project") == service.project and row.get("service") == service.name]
-        checks[service.pk] = health_check_urls(service, rows, engine_host, swarm=cluster.kind == "swarm")
+        urls = health_check_urls(service, rows, engine_host, swarm=cluster.kind == "swarm")
+        # A service that should run but has no replica to check fails its check.
+        checks[service.pk] = urls if urls or not data.get("desired") or not has_health_check(service) else None
         data["restarts"] = sum(row.get("restarts", 0) for row in rows)
         Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
         samples.extend(service_samples(service, data, rows))
@@ -48,6 +50,12 @@ def engine_address(cluster):
     if endpoint.startswith("ssh://") and cluster.server_id:
         return cluster.server.address
     return urlparse(endpoint).hostname or "127.0.0.1"
+
+
+def has_health_check(service):
+    spec = service.current_release.spec if service.current_release else service.spec
+    health = (spec.get("health_check") or {}).get("type", "none")
+    return health == "http" or (health == "none" and any(port.get("protocol", "tcp") == "tcp" for port in spec.get("ports") or []))
 
 
 def health_check_urls(service, rows, engine_host, swarm=False):
@@ -70,7 +78,7 @@ def health_check_urls(service, rows, engine_host, swarm=False):
         published = [(port_spec.get("host_ip") or "0.0.0.0", port_spec["published"]) for port_spec in ports if port_spec["container"] == port and port_spec.get("published")]
     else:
         for row in rows:
-            if row.get("state") != "running":
+            if row.get("state") not in ("running", "paused"):  # a paused replica is one that does not answer
                 continue
             for mapping in row.get("ports") or []:
                 # "127.0.0.1:32768->8080/tcp" (the list API's published port of one replica)
@@ -94,15 +102,18 @@ def health_check_samples(services, checks):
     each, FILROUGE_METRICS_HEALTH_CHECK_BUDGET for the round): per service, the slowest
     replica's time and whether every replica answered 2xx/3xx."""
     results = http.check_many(
-        [url for urls in checks.values() for url in urls],
+        [url for urls in checks.values() for url in urls or ()],
         timeout=settings.METRICS_HEALTH_CHECK_TIMEOUT, budget=settings.METRICS_HEALTH_CHECK_BUDGET,
     )
     samples = []
     for service in services:
+        labels = {"service": service.name, "project": service.project}
+        if service.pk in checks and checks[service.pk] is None:
+            samples.append(metrics.Sample("filrouge_service_health_check_up", 0, labels, obj=service))
+            continue
         answers = [results[url] for url in checks.get(service.pk) or [] if url in results]
         if not answers:
             continue
-        labels = {"service": service.name, "project": service.project}
         up = all(status is not None and 200 <= status < 400 for status, _, _ in answers)
         samples.append(metrics.Sample("filrouge_service_health_check_seconds", round(max(seconds for _, seconds, _ in answers), 6), labels, obj=service))
         samples.append(metrics.Sample("filrouge_service_health_check_up", 1 if up else 0, labels, obj=service))

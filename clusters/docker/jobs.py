@@ -171,8 +171,8 @@ def _observe(connection, swarm, previous):
     stats calls. Returns (observed, list calls, stats calls)."""
     until = time.time()
     observed, calls = driver.observe_engine(connection, swarm=swarm, previous=previous)
-    calls.append("events")
-    add_container_restarts(connection, observed, previous, until)
+    if add_container_restarts(connection, observed, previous, until):
+        calls.append("events")
     stats_calls = add_container_stats(connection, observed, previous=previous)
     return observed, calls, stats_calls
 
@@ -180,7 +180,8 @@ def _observe(connection, swarm, previous):
 def add_container_restarts(connection, observed, previous, until):
     """Put on each container's row how many times it restarted since the panel first saw it:
     the last round's count plus the starts the engine logged since then (a start of a container
-    the last round did not know is its first start, not a restart)."""
+    the last round did not know is its first start, not a restart). Returns whether it asked
+    the engine (not on the first round: there is no "since" yet)."""
     previous = previous or {}
     since = (previous.get("probe") or {}).get("events_until")
     before = {row["id"]: row.get("restarts", 0) for row in previous.get("containers") or []}
@@ -190,7 +191,8 @@ def add_container_restarts(connection, observed, previous, until):
         if row["id"] not in before and count:
             count -= 1
         row["restarts"] = before.get(row["id"], 0) + count
-    observed["events_until"] = int(until)
+    observed["events_until"] = until
+    return bool(since)
 
 
 def in_stats_scope(row):

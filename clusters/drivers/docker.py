@@ -793,12 +793,19 @@ def container_starts(connection, since, until):
     filters = {"type": ["container"], "event": ["start"]}
     starts = {}
     with docker_errors(f"the Docker engine at {connection.description}"):
-        # `until` not in the future: the engine would hold the answer open until then.
-        for event in connection.api.events(since=int(since), until=int(until), filters=filters, decode=True):
+        # Times to the nanosecond ("seconds.nanoseconds", what the engine parses), so that two
+        # rounds neither overlap nor leave a gap; `until` not in the future: the engine would
+        # hold the answer open until then.
+        for event in connection.api.events(since=_engine_time(since), until=_engine_time(until), filters=filters, decode=True):
             container_id = (event.get("id") or (event.get("Actor") or {}).get("ID") or "")[:12]
             if container_id:
                 starts[container_id] = starts.get(container_id, 0) + 1
     return starts
+
+
+def _engine_time(epoch):
+    seconds = int(epoch)
+    return f"{seconds}.{min(int((epoch - seconds) * 1e9), 999_999_999):09d}"
 
 
 def container_stats(connection, container_ids, workers=8, budget=None):
