@@ -200,6 +200,7 @@ def probe_until(cluster, done, timeout=20):
     """Probe again and again until `done(cluster)` (the engine's events are read by the second)."""
     deadline = time.monotonic() + timeout
     while True:
+        cluster.refresh_from_db()  # the probe counts from the last round stored
         probe_cluster(cluster)
         cluster.refresh_from_db()
         if done(cluster) or time.monotonic() > deadline:
@@ -256,6 +257,7 @@ def test_the_probe_times_each_services_health_check_and_counts_its_restarts(work
     docker_client.api.pause(container["Id"])  # it stops answering: the check times out
     try:
         with override_settings(METRICS_HEALTH_CHECK_TIMEOUT=1):
+            cluster.refresh_from_db()
             probe_cluster(cluster)
     finally:
         docker_client.api.unpause(container["Id"])
