@@ -30,8 +30,10 @@ def store_service_observations(cluster, observed, now):
             data["stats"] = service.observed["stats"]
         rows = [row for row in observed.get("containers", []) if row.get("project") == service.project and row.get("service") == service.name]
         urls = health_check_urls(service, rows, engine_host, swarm=cluster.kind == "swarm")
-        # A service that should run but has no replica to check fails its check.
-        checks[service.pk] = urls if urls or not data.get("desired") or not has_health_check(service) else None
+        # A service that should run but has no replica up fails its check; one whose replicas
+        # run without a published port is not checked (the panel cannot reach it).
+        replicas_up = data.get("running") or any(row.get("state") in ("running", "paused") for row in rows)
+        checks[service.pk] = None if data.get("desired") and not replicas_up and has_health_check(service) else urls
         data["restarts"] = sum(row.get("restarts", 0) for row in rows)
         Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
         samples.extend(service_samples(service, data, rows))
