@@ -12,9 +12,9 @@ from deployments.spec import normalize_spec
 pytestmark = pytest.mark.django_db
 
 
-def service_with(**spec):
-    cluster = Cluster.objects.create(name="engine", kind="docker", endpoint="unix:///var/run/docker.sock")
-    return Service.objects.create(name="web", cluster=cluster, project="shop", spec=normalize_spec({"image": "web", "tag": "1", **spec}))
+def service_with(name="web", **spec):
+    cluster, _ = Cluster.objects.get_or_create(name="engine", kind="docker", endpoint="unix:///var/run/docker.sock")
+    return Service.objects.create(name=name, cluster=cluster, project="shop", spec=normalize_spec({"image": "web", "tag": "1", **spec}))
 
 
 def row(ports, state="running"):
@@ -31,7 +31,7 @@ def test_each_running_replica_is_checked_on_its_published_port_with_the_health_c
 def test_without_a_health_check_the_first_tcp_port_answers_at_the_root_and_a_command_check_is_the_engines():
     plain = service_with(ports=[{"container": 80, "protocol": "udp"}, {"container": 8080}])
     assert health_check_urls(plain, [row(["[::]:40000->8080/tcp"])], "10.0.0.5") == ["http://10.0.0.5:40000/"]
-    command = service_with(ports=[{"container": 8080}], health_check={"type": "command", "command": ["true"]})
+    command = service_with(name="checked-inside", ports=[{"container": 8080}], health_check={"type": "command", "command": ["true"]})
     assert health_check_urls(command, [row(["0.0.0.0:40000->8080/tcp"])], "127.0.0.1") == []
 
 
