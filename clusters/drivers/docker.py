@@ -834,6 +834,10 @@ def container_stats(connection, container_ids, workers=8, budget=None):
                 if "is not running" in _explanation(exc):
                     return container_id, None
                 raise
+            except ValueError:
+                # An empty answer (requests' JSONDecodeError): the container was stopping,
+                # restarting or paused just then. It is sampled next round.
+                return container_id, None
 
     if not container_ids:
         return {}, 0
