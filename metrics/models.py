@@ -46,7 +46,8 @@ class Point(models.Model):
 
     class Meta:
         # The value rides in the unique index so that a chart's read is an index-only scan
-        # (series, tier, time range) that never visits the table.
+        # (series, tier, time range) that never visits the table. (SQLite has no covering
+        # index: migration 0002 gives it a plain unique index instead.)
         constraints = [models.UniqueConstraint(fields=["series", "tier", "time"], include=["value"], name="metrics_point_unique_value")]
         indexes = [models.Index(fields=["tier", "time"])]
 

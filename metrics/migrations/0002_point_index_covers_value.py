@@ -4,6 +4,20 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def unique_index_on_sqlite(apps, schema_editor):
+    # SQLite has no covering indexes, and Django then leaves a UniqueConstraint with `include`
+    # out altogether: the store's ON CONFLICT (series, tier, time) needs the uniqueness anyway.
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS metrics_point_unique_value ON metrics_point (series_id, tier, time)"
+        )
+
+
+def drop_sqlite_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("DROP INDEX IF EXISTS metrics_point_unique_value")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -24,4 +38,5 @@ class Migration(migrations.Migration):
             model_name='point',
             constraint=models.UniqueConstraint(fields=('series', 'tier', 'time'), include=('value',), name='metrics_point_unique_value'),
         ),
+        migrations.RunPython(unique_index_on_sqlite, drop_sqlite_index),
     ]
