@@ -14,5 +14,7 @@ from django.dispatch import Signal
 engine_observed = Signal()
 
 # A Kubernetes cluster was observed and stored on its Cluster.
-# Keyword arguments: cluster, service_pods ({service id: [pod rows]}), now.
+# Keyword arguments: cluster, service_pods ({service id: [pod rows]}), now, autoscalers
+# ([HPA rows], clusters.kubernetes.observe.hpa_row), namespaces ([{name, pods, pods_ready,
+# restarts, cpu_cores, memory_bytes}]: cpu/memory None without metrics-server).
 kubernetes_observed = Signal()

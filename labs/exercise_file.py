@@ -35,8 +35,9 @@ START_KEYS = {
     # compose: a compose file (text) run at start, guarded like a student's; images: lab images
     # to build or pull first; registries/registry: where the student may pull images from.
     "docker": {"ports", "compose", "images", "registries", "registry"},
-    # `manifests`: objects created in the namespace before the student starts (a ConfigMap...).
-    "kubernetes": {"manifests"},
+    # `manifests`: objects created in the namespace before the student starts (a ConfigMap...);
+    # `workspace`: false leaves out the workspace pod (the terminal with kubectl); true by default.
+    "kubernetes": {"manifests", "workspace"},
     "ssh": {"image", "user", "sudo"},
 }
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -219,6 +220,8 @@ def _validate_start(loc, start, target):
                 raise loc.error(("start", key), _("%(key)s must be a plain name.") % {"key": key})
         if "sudo" in start and not isinstance(start["sudo"], bool):
             raise loc.error(("start", "sudo"), _("sudo must be true or false."))
+    if target == "kubernetes" and "workspace" in start and not isinstance(start["workspace"], bool):
+        raise loc.error(("start", "workspace"), _("workspace must be true or false."))
     if target == "kubernetes" and "manifests" in start:
         manifests = start["manifests"]
         if not isinstance(manifests, list) or not all(isinstance(m, dict) and m.get("kind") and m.get("apiVersion") for m in manifests):

@@ -207,7 +207,11 @@ class LabCheck(LabJob):
 
     name = "lab-check"
     label = _("Check lab work")
-    timeout = 300
+
+    @property
+    def timeout(self):
+        # a kubernetes.autoscale check may load the student's service for up to FILROUGE_LOADTEST_MAX_SECONDS
+        return 300 + settings.LOADTEST_MAX_SECONDS
 
     def run(self, ctx):
         environment = self.environment(ctx)

@@ -31,6 +31,23 @@ def record_environment_metrics(cluster, observed, now):
     metrics.record_many(samples, at=now)
 
 
+def record_namespace_metrics(cluster, namespaces, now):
+    """After a Kubernetes observation: CPU and memory of each live environment's namespace, from
+    the metrics API figures the probe read in its one call (nothing when the cluster has no
+    metrics-server)."""
+    usage = {row["name"]: row for row in namespaces or [] if row.get("cpu_cores") is not None}
+    if not usage:
+        return
+    samples = []
+    for environment in Environment.objects.filter(cluster=cluster, state=EnvironmentState.READY).select_related("owner"):
+        row = usage.get(environment.name)
+        if row is not None:
+            labels = {"environment": environment.name}
+            samples.append(metrics.Sample("filrouge_lab_environment_cpu_cores", row["cpu_cores"], labels, obj=environment))
+            samples.append(metrics.Sample("filrouge_lab_environment_memory_bytes", row["memory_bytes"], labels, obj=environment))
+    metrics.record_many(samples, at=now)
+
+
 def record_checks(environment, attempt, now):
     passed = sum(1 for result in attempt.results or [] if result.get("passed"))
     metrics.record("filrouge_lab_environment_checks_passed", passed, {"environment": environment.name}, obj=environment, at=now)

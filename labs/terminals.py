@@ -5,8 +5,11 @@
   their login shell, as if they had used their own key; a teacher gets the same shell.
 - Docker exercises: a shell in one of the environment's running containers (only
   containers labelled with this environment; `member` picks one by service or name).
-- Kubernetes exercises: a shell in the namespace's `workspace` pod when the exercise
-  starts one (see the teacher guide); otherwise the terminal says so.
+- Kubernetes exercises: a shell in the namespace's workspace pod (clusters/kubernetes/
+  workspace.py: kubectl, running as the namespace's ServiceAccount), exec'd with the
+  namespace's own kubeconfig from the environment's access, never the cluster's
+  credential: even through the panel, the shell cannot act outside the namespace. An
+  exercise with `start: {workspace: false}` has none, and the terminal says so.
 
 Who: the environment's owner, and the teachers of its course (and admins). Teachers may
 also watch a student's live terminal read-only and replay their recordings.
@@ -18,8 +21,6 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from terminals.kinds import Refused, Target, TerminalKind, register
-
-WORKSPACE_POD = "workspace"
 
 
 @register
@@ -49,6 +50,10 @@ class LabEnvironmentKind(TerminalKind):
             opener = _docker_opener(environment, member)
             label += f" ({member})" if member else ""
         elif target == "kubernetes":
+            from .providers.kubernetes import wants_workspace
+
+            if not wants_workspace(environment.exercise):
+                raise Refused(_("This exercise has no workspace pod: use the kubeconfig from this page with your own kubectl."), environment)
             opener = _workspace_opener(environment)
         else:
             raise Refused(_("This exercise has no terminal."), environment)
@@ -117,9 +122,11 @@ def _docker_opener(environment, member):
         rows_found = docker.running_containers(cluster, label_filters(environment))
         if member:
             rows_found = [row for row in rows_found if member in (row[1], row[2].get(SERVICE_LABEL))]
+        if not rows_found and member:
+            raise NotFound(_("No running container of this environment is named %(member)s: start your services first (Run my compose file).")
+                           % {"member": member})
         if not rows_found:
-            raise NotFound(_("No running container of this environment%(which)s: start your services first (Run my compose file).")
-                           % {"which": f" named {member}" if member else ""})
+            raise NotFound(_("No running container of this environment: start your services first (Run my compose file)."))
         return docker.open_exec_session(cluster, rows_found[0][0], cols, rows)
 
     return opener
@@ -127,23 +134,15 @@ def _docker_opener(environment, member):
 
 def _workspace_opener(environment):
     def opener(cols, rows, add_secret):
-        from clusters.drivers import kubernetes
         from clusters.drivers.base import NotFound
+        from clusters.kubernetes.workspace import open_shell
 
         access = environment.access or {}
         namespace = access.get("namespace") or environment.name
-        cluster = environment.cluster
-        if cluster is None:
+        if environment.cluster is None:
             raise NotFound(_("This environment has no Kubernetes cluster."))
-        if cluster.credential is not None:
-            for value in cluster.credential.secret_values():
-                add_secret(value)
-        if access.get("kubeconfig"):
-            add_secret(access["kubeconfig"])
-        try:
-            return kubernetes.open_exec_session(cluster, namespace, WORKSPACE_POD, "", cols, rows)
-        except NotFound:
-            raise NotFound(_("This exercise starts no workspace pod in %(namespace)s: use the kubeconfig from this page with your own kubectl.")
-                           % {"namespace": namespace}) from None
+        return open_shell(environment.cluster, namespace, access.get("kubeconfig") or "", cols, rows, add_secret,
+                          missing_message=_("There is no workspace pod in %(namespace)s any more: reset the environment to get a new one.")
+                          % {"namespace": namespace})
 
     return opener

@@ -34,9 +34,22 @@ CATALOGUE = {
     "filrouge_service_restarts": ("count", GAUGE, _("Restarts")),
     "filrouge_service_hpa_desired_replicas": ("count", GAUGE, _("Autoscaler desired replicas")),
     "filrouge_service_hpa_current_replicas": ("count", GAUGE, _("Autoscaler current replicas")),
-    # Kubernetes clusters
+    # Kubernetes clusters (clusters/kubernetes/jobs.py: cluster_samples, from one observation)
     "filrouge_kubernetes_nodes_ready": ("count", GAUGE, _("Nodes ready")),
     "filrouge_kubernetes_pods": ("count", GAUGE, _("Pods")),
+    "filrouge_kubernetes_pods_ready": ("count", GAUGE, _("Pods ready")),
+    "filrouge_kubernetes_pod_restarts": ("count", GAUGE, _("Container restarts")),
+    # CPU and memory from the resource metrics API (metrics-server); absent when the cluster has none
+    "filrouge_kubernetes_cpu_cores": ("cores", GAUGE, _("CPU used by pods")),
+    "filrouge_kubernetes_memory_bytes": ("bytes", GAUGE, _("Memory used by pods")),
+    # per namespace (labels cluster, namespace)
+    "filrouge_kubernetes_namespace_pods_ready": ("count", GAUGE, _("Pods ready")),
+    "filrouge_kubernetes_namespace_restarts": ("count", GAUGE, _("Container restarts")),
+    "filrouge_kubernetes_namespace_cpu_cores": ("cores", GAUGE, _("CPU")),
+    "filrouge_kubernetes_namespace_memory_bytes": ("bytes", GAUGE, _("Memory")),
+    # per HorizontalPodAutoscaler (labels cluster, namespace, hpa)
+    "filrouge_kubernetes_hpa_current_replicas": ("count", GAUGE, _("Autoscaler current replicas")),
+    "filrouge_kubernetes_hpa_desired_replicas": ("count", GAUGE, _("Autoscaler desired replicas")),
     # load tests (deployments/loadtest.py)
     "filrouge_loadtest_requests_per_second": ("req/s", GAUGE, _("Requests per second")),
     "filrouge_loadtest_latency_p50_seconds": ("seconds", GAUGE, _("Latency p50")),

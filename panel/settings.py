@@ -396,6 +396,13 @@ LOGGING = {
 
 # Kubernetes API: seconds to wait for one answer (watches and log follows ask for less).
 KUBE_READ_TIMEOUT = float(os.environ.get("FILROUGE_KUBE_READ_TIMEOUT", 60))
+# The image of an isolated namespace's workspace pod (a shell with kubectl and curl); empty:
+# clusters.kubernetes.workspace.DEFAULT_IMAGE. Air-gapped clusters mirror it and name their copy.
+KUBE_WORKSPACE_IMAGE = os.environ.get("FILROUGE_KUBE_WORKSPACE_IMAGE", "")
+# Where the API server's own traffic to pods comes from (control-plane node addresses, e.g.
+# "10.0.0.10/32,10.0.0.11/32"): isolated namespaces let it in, so that the service proxy works
+# under a network plugin that enforces NetworkPolicies.
+KUBE_APISERVER_CIDRS = tuple(c.strip() for c in os.environ.get("FILROUGE_KUBE_APISERVER_CIDRS", "").split(",") if c.strip())
 
 
 # ---- metrics (metrics/, docs/operator-guide.md "Metrics") ------------------------------------

@@ -43,7 +43,7 @@ def audit_refusal(user, kind, message, obj=None, ip=None):
 
     user = user if getattr(user, "is_authenticated", False) else None
     with acting_as(user=user, source="web", ip=ip):
-        record(Action.OTHER, obj, user=user, after={"terminal": kind, "refused": True}, message=f"Terminal refused ({kind}): {message}")
+        record(Action.TERMINAL_REFUSED, obj, user=user, after={"terminal": kind, "refused": True}, message=f"Terminal refused ({kind}): {message}")
 
 
 @database_sync_to_async

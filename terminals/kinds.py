@@ -2,7 +2,8 @@
 
 A kind turns the handshake's parameters into a `Target` after checking the user's right
 to it (through the models' `visible_to`), and says who may watch or replay. The kinds of
-the inventory (servers, Docker containers, Kubernetes pods) live here; labs registers
+the inventory (servers, Docker containers, Kubernetes pods, the workspace pods of isolated
+namespaces) live here; labs registers
 its environments with `register` from its own app (imports point down: labs uses
 terminals, never the reverse).
 
@@ -38,6 +39,7 @@ class Target:
     ref: dict
     opener: Callable  # (cols, rows, add_secret) -> driver session; called in a thread
     secrets: list = field(default_factory=list)
+    choices: dict = field(default_factory=dict)  # what the page may offer to pick (a pod's containers)
 
     def open(self, cols, rows):
         """Open the driver session (in a worker thread: it may pin a host key in the database)."""
@@ -88,11 +90,12 @@ def extra_visible_sessions(user):
     return query
 
 
-def _int(params, name):
+def _int(params, name, message):
+    """The integer parameter `name`, or Refused(message): a whole sentence, translated by the caller."""
     try:
         return int(params.get(name, ""))
     except (TypeError, ValueError):
-        raise Refused(_("The terminal address lacks a valid %(name)s.") % {"name": name}) from None
+        raise Refused(message) from None
 
 
 def _operator(user, what):
@@ -110,7 +113,7 @@ class ServerKind(TerminalKind):
         from clusters.models import Server
 
         _operator(user, _("servers"))
-        server = Server.objects.visible_to(user).select_related("credential", "jump_host").filter(pk=_int(params, "server")).first()
+        server = Server.objects.visible_to(user).select_related("credential", "jump_host").filter(pk=_int(params, "server", _("The terminal address lacks a valid server."))).first()
         if server is None:
             raise Refused(_("No such server."))
         become = params.get("become", "1" if server.become else "0") == "1"
@@ -129,7 +132,7 @@ class ServerKind(TerminalKind):
 def _cluster(user, params, kinds):
     from clusters.models import Cluster
 
-    cluster = Cluster.objects.visible_to(user).select_related("credential", "server").filter(pk=_int(params, "cluster"), kind__in=kinds).first()
+    cluster = Cluster.objects.visible_to(user).select_related("credential", "server").filter(pk=_int(params, "cluster", _("The terminal address lacks a valid cluster.")), kind__in=kinds).first()
     if cluster is None:
         raise Refused(_("No such cluster."))
     return cluster
@@ -163,9 +166,20 @@ class ContainerKind(TerminalKind):
         return Target(self.name, f"container {container[:12]} on {cluster.name}", cluster, {"cluster": cluster.pk, "container": container}, opener)
 
 
+def observed_pod(cluster, namespace, pod):
+    """The pod's row in the cluster's last observation (containers, default container), or None."""
+    for row in (cluster.observed or {}).get("pods") or []:
+        if row.get("namespace") == namespace and row.get("name") == pod:
+            return row
+    return None
+
+
 @register
 class PodKind(TerminalKind):
-    """A shell in a pod's container over the Kubernetes API's exec websocket."""
+    """A shell in a pod's container over the Kubernetes API's exec websocket.
+
+    The containers offered (and checked at the handshake) are those the cluster's last
+    observation stored; a pod not observed yet is checked by the API when the shell opens."""
 
     name = "pod"
 
@@ -175,6 +189,15 @@ class PodKind(TerminalKind):
         namespace, pod, container = (str(params.get(key, ""))[:253] for key in ("namespace", "pod", "container"))
         if not namespace or not pod:
             raise Refused(_("The terminal address lacks a namespace and a pod."), cluster)
+        observed = observed_pod(cluster, namespace, pod)
+        choices = {}
+        if observed is not None:
+            names = observed.get("containers") or []
+            if container and container not in names:
+                raise Refused(_("The pod %(pod)s has no container %(container)s; it has: %(names)s.")
+                              % {"pod": f"{namespace}/{pod}", "container": container, "names": ", ".join(names)}, cluster)
+            container = container or observed.get("default_container") or (names[0] if names else "")
+            choices = {"containers": names, "container": container}
 
         def opener(cols, rows, add_secret):
             from clusters.drivers import kubernetes
@@ -183,4 +206,46 @@ class PodKind(TerminalKind):
             return kubernetes.open_exec_session(cluster, namespace, pod, container, cols, rows)
 
         label = f"pod {namespace}/{pod}" + (f" ({container})" if container else "") + f" on {cluster.name}"
-        return Target(self.name, label, cluster, {"cluster": cluster.pk, "namespace": namespace, "pod": pod, "container": container}, opener)
+        return Target(self.name, label, cluster, {"cluster": cluster.pk, "namespace": namespace, "pod": pod, "container": container}, opener,
+                      choices=choices)
+
+
+@register
+class WorkspaceKind(TerminalKind):
+    """A shell in the workspace pod of an isolated namespace (kubectl, the namespace's rights only).
+
+    Its owner and operators open it; the shell is exec'd with the namespace's own kubeconfig,
+    so it can do nothing the namespace's ServiceAccount may not, whoever opened it."""
+
+    name = "workspace"
+
+    def resolve(self, user, params):
+        from clusters.models import IsolatedNamespaceRecord
+
+        pk = _int(params, "isolated", _("The terminal address lacks a valid isolated namespace."))
+        record = IsolatedNamespaceRecord.objects.visible_to(user).select_related("cluster").filter(pk=pk).first()
+        if record is None:
+            raise Refused(_("No such isolated namespace."))
+        if not record.workspace:
+            raise Refused(_("This isolated namespace has no workspace pod."), record)
+        if record.state != "ready":
+            raise Refused(_("The isolated namespace is %(state)s, not ready.") % {"state": record.get_state_display()}, record)
+
+        def opener(cols, rows, add_secret):
+            from clusters.kubernetes.workspace import open_shell
+
+            kubeconfig = record.get_kubeconfig() if record.token_valid else {}
+            return open_shell(record.cluster, record.name, kubeconfig, cols, rows, add_secret,
+                              missing_message=_("There is no workspace pod in %(namespace)s any more: bring the isolated namespace up to date to get a new one.")
+                              % {"namespace": record.name})
+
+        return Target(self.name, f"workspace {record.name} on {record.cluster.name}", record, {"isolated": record.pk}, opener)
+
+    def object_visible(self, user, object_id):
+        from clusters.models import IsolatedNamespaceRecord
+
+        try:
+            pk = int(object_id)
+        except (TypeError, ValueError):
+            return False
+        return IsolatedNamespaceRecord.objects.visible_to(user).filter(pk=pk).exists()

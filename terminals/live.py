@@ -300,7 +300,7 @@ class LiveTerminal:
         except OSError:
             row.recording_bytes = 0
         row.save()
-        action = Action.CANCEL if reason == "ended" else Action.OTHER
+        action = Action.TERMINAL_STOP if reason == "ended" else Action.TERMINAL_END
         seconds = (row.ended_at - row.started_at).total_seconds()
         record(action, self.target.obj, user=self.user if reason != "ended" else None,
                after={"terminal_session": str(row.pk), "duration_seconds": round(seconds, 1), "output_bytes": row.output_bytes,
@@ -359,7 +359,7 @@ def _create_row(target, user, cols, rows, source_ip):
                           object_type=target.obj._meta.label_lower if target.obj is not None else "",
                           object_id=str(getattr(target.obj, "pk", "") or ""), cols=cols, rows=rows, process=PROCESS)
     with acting_as(user=user, source="web", ip=source_ip):
-        row.audit_event = record(Action.RUN, target.obj, after={"terminal_session": str(row.pk), "target": target.label, "size": f"{cols}x{rows}"},
+        row.audit_event = record(Action.TERMINAL_OPEN, target.obj, after={"terminal_session": str(row.pk), "target": target.label, "size": f"{cols}x{rows}"},
                                  message=f"Terminal opened: {target.label}")
     row.save()
     return row
@@ -373,7 +373,7 @@ def _fail_row(row, target, user, exc):
     row.ended_at = timezone.now()
     row.end_reason = f"Could not open: {message}"[:300]
     row.save()
-    record(Action.OTHER, target.obj, user=user, after={"terminal_session": str(row.pk), "reason": "failed"},
+    record(Action.TERMINAL_FAILED, target.obj, user=user, after={"terminal_session": str(row.pk), "reason": "failed"},
            message=f"Terminal could not open ({target.label}): {message}")
 
 

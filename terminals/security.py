@@ -34,7 +34,7 @@ def _audit(scope, origin):
     user = user if getattr(user, "is_authenticated", False) else None
     ip = (scope.get("client") or (None,))[0]
     with acting_as(user=user, source="web", ip=ip):
-        record(Action.OTHER, None, user=user, after={"path": scope.get("path", "")[:200], "origin": origin[:200], "refused": True},
+        record(Action.TERMINAL_REFUSED, None, user=user, after={"path": scope.get("path", "")[:200], "origin": origin[:200], "refused": True},
                message=f"Terminal refused: the page's origin {origin[:100] or '(none)'} is not one of ALLOWED_HOSTS")
 
 

@@ -27,7 +27,7 @@ from . import kinds
 from .live import control_group
 from .models import TerminalSession
 
-PARAMS = ("server", "become", "cluster", "container", "namespace", "pod", "environment", "member")
+PARAMS = ("server", "become", "cluster", "container", "namespace", "pod", "environment", "member", "isolated")
 
 
 def terminal_context(user, kind_name, params, title=None):
@@ -41,7 +41,7 @@ def terminal_context(user, kind_name, params, title=None):
         raise PermissionDenied(refusal.message) from None
     query = urlencode({key: value for key, value in params.items() if key in PARAMS and value not in (None, "")})
     return {"ws_path": f"/ws/terminals/{kind_name}/?{query}", "label": target.label, "title": title or target.label,
-            "storage_key": f"terminal:{kind_name}:{query}"}
+            "storage_key": f"terminal:{kind_name}:{query}", "choices": target.choices}
 
 
 @login_required
@@ -49,8 +49,13 @@ def terminal_context(user, kind_name, params, title=None):
 def open_terminal(request, kind):
     params = {key: request.GET.get(key) for key in PARAMS if request.GET.get(key) is not None}
     context = terminal_context(request.user, kind, params)
-    # A pod's container is chosen on the page (the API picks the first one otherwise).
-    picker = {key: params.get(key, "") for key in ("cluster", "namespace", "pod", "container")} if kind == "pod" else None
+    # A pod's container is chosen on the page: the containers the last observation stored
+    # (the default one preselected), or a free name for a pod not observed yet.
+    picker = None
+    if kind == "pod":
+        choices = context["choices"]
+        picker = {**{key: params.get(key, "") for key in ("cluster", "namespace", "pod")},
+                  "containers": choices.get("containers") or [], "container": choices.get("container", params.get("container", ""))}
     return render(request, "terminals/terminal.html", {"terminal": context, "container_picker": picker})
 
 
@@ -124,7 +129,7 @@ def end_session(request, pk):
     session = get_visible_or_404(TerminalSession, request.user, pk=pk)
     if session.is_live:
         _ask_owner_to_end(session, request.user.username)
-        record(Action.CANCEL, session, message=f"Asked to end the terminal of {session.username} ({session.target_label})")
+        record(Action.TERMINAL_STOP, session, message=f"Asked to end the terminal of {session.username} ({session.target_label})")
         messages.success(request, _("The session is being ended."))
     return redirect(request.POST.get("next") or reverse("terminals:sessions") + "?live=1")
 

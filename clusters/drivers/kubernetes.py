@@ -176,6 +176,114 @@ def connect(cluster, ctx=None):
     return connect_kubeconfig(kubeconfig, context, ctx=ctx)
 
 
+# ---- resource metrics and the service proxy ----------------------------------------------
+
+METRICS_PODS = "/apis/metrics.k8s.io/v1beta1/pods"
+
+
+def quantity(value):
+    """A Kubernetes quantity ("12345678n", "20480Ki", "1500m", "2") as a float; 0.0 when unreadable."""
+    from kubernetes.utils.quantity import parse_quantity
+
+    try:
+        return float(parse_quantity(value))
+    except (ValueError, TypeError, ArithmeticError):
+        return 0.0
+
+
+def pod_metrics(api_client, namespace=None):
+    """The pods' CPU (cores) and memory (bytes) from the resource metrics API (metrics-server):
+    [{"namespace", "pod", "cpu_cores", "memory_bytes", "window", "timestamp"}] for one
+    namespace, or every namespace when `namespace` is None, in ONE list call; None when the
+    cluster serves no metrics API (no metrics-server: 404, or the group is not registered).
+
+    Other failures (403, unreachable) raise our typed errors."""
+    from urllib.parse import quote
+
+    path = METRICS_PODS if namespace is None else f"/apis/metrics.k8s.io/v1beta1/namespaces/{quote(namespace, safe='')}/pods"
+    try:
+        with api_errors(f"the metrics API of {describe(api_client)}"):
+            params = api_client.param_serialize(method="GET", resource_path=path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+            response = api_client.call_api(*params)
+            response.read()
+            if response.status in (404, 503):
+                # 404: the group is not registered; 503: an aggregated API whose server is down
+                return None
+            data = api_client.response_deserialize(response, {"2XX": "object"}).data  # raises on other errors
+            if isinstance(data, (bytes, str)):
+                data = json.loads(data or "null")
+    except NotFound:
+        return None
+    rows = []
+    for item in (data or {}).get("items") or []:
+        meta = item.get("metadata") or {}
+        containers = item.get("containers") or []
+        rows.append({
+            "namespace": meta.get("namespace", ""),
+            "pod": meta.get("name", ""),
+            "cpu_cores": sum(quantity((c.get("usage") or {}).get("cpu", "0")) for c in containers),
+            "memory_bytes": sum(quantity((c.get("usage") or {}).get("memory", "0")) for c in containers),
+            "window": item.get("window", ""),
+            "timestamp": item.get("timestamp", ""),
+        })
+    return rows
+
+
+def service_proxy_target(cluster_or_api_credentials, namespace, service, port=None, ctx=None):
+    """What an HTTP client needs to reach a Service through the API server's service proxy:
+    `(base_url, headers, ssl_context)`.
+
+    - `cluster_or_api_credentials`: a `Cluster` (the panel's own credential for an operator's
+      cluster) or a kubeconfig, as YAML text or dict (e.g. a lab namespace's own credentials,
+      `environment.access["kubeconfig"]`: the proxy then runs with the student's rights, and
+      RBAC must grant `get` (and `create` for POST) on `services/proxy` in the namespace);
+    - `port`: the Service port's number or name (None: its first port).
+
+    `base_url` is `https://API/api/v1/namespaces/NS/services/NAME[:PORT]/proxy`: append the
+    request path ("/", "/health"...). `headers` hold the bearer token when the credential has
+    one (`{"Authorization": "Bearer ..."}`): never log them; pass `ctx` (a JobContext) and the
+    token is registered with `ctx.add_secret`. `ssl_context` verifies the API server with the
+    credential's CA and carries its client certificate, if any; None for a plain http:// API.
+    Nothing is requested here (no network): a wrong credential shows on the first request
+    (401/403), a Service without ready pods as 503 "no endpoints available for service"."""
+    from urllib.parse import quote
+
+    from django.apps import apps as django_apps
+
+    cluster_model = django_apps.get_model("clusters", "Cluster")
+    if isinstance(cluster_or_api_credentials, cluster_model):
+        api_client = connect(cluster_or_api_credentials, ctx)
+    else:
+        api_client = connect_kubeconfig(cluster_or_api_credentials, ctx=ctx)
+    try:
+        configuration = api_client.configuration
+        host = configuration.host.rstrip("/")
+        headers = {}
+        authorization = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get("BearerToken")
+        if authorization:
+            prefix = (configuration.api_key_prefix or {}).get("authorization", "")
+            value = f"{prefix} {authorization}" if prefix and not authorization.startswith(prefix) else authorization
+            headers["Authorization"] = value
+            if ctx is not None:
+                ctx.add_secret(value.split(" ", 1)[-1])
+        ssl_context = None
+        if host.startswith("https://"):
+            if configuration.verify_ssl:
+                ssl_context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+                if getattr(configuration, "assert_hostname", None) is False:
+                    ssl_context.check_hostname = False
+            else:
+                ssl_context = ssl.create_default_context()
+                ssl_context.check_hostname = False
+                ssl_context.verify_mode = ssl.CERT_NONE
+            if configuration.cert_file and configuration.key_file:
+                ssl_context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    finally:
+        api_client.close()
+    name = quote(service, safe="") + (f":{quote(str(port), safe='')}" if port not in (None, "") else "")
+    return f"{host}/api/v1/namespaces/{quote(namespace, safe='')}/services/{name}/proxy", headers, ssl_context
+
+
 # ---- API warnings ----------------------------------------------------------------------
 
 _WARNING = re.compile(r'^\s*(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"')
@@ -388,25 +496,45 @@ class PodExecSession:
             pass
 
 
-def open_exec_session(cluster, namespace, pod, container="", cols=80, rows=24, command=None):
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+
+
+def default_container(names, annotations):
+    """The container kubectl picks: the pod's default-container annotation when it names one of them, else the first."""
+    wanted = (annotations or {}).get(DEFAULT_CONTAINER_ANNOTATION, "")
+    return wanted if wanted in names else (names[0] if names else "")
+
+
+class PodNotRunning(Conflict):
+    """The pod exists but is not Running (`phase` says what it is)."""
+
+    def __init__(self, message, phase):
+        super().__init__(message)
+        self.phase = phase
+
+
+def open_exec_session(cluster, namespace, pod, container="", cols=80, rows=24, command=None, kubeconfig=None):
     """Start `command` (bash, else sh) in the pod's container with a TTY of cols×rows.
 
-    Raises NotFound for a missing pod, Conflict for a pod that is not running,
-    PermissionRefused when the credential may not exec."""
+    `kubeconfig` (text or dict): exec with it instead of the cluster's credential (an
+    isolated namespace's own, so the shell can do no more than its account may).
+    Without `container`, the pod's default container (annotation, else the first).
+    Raises NotFound for a missing pod or container, PodNotRunning (a Conflict) for a pod
+    that is not running, PermissionRefused when the credential may not exec."""
     from kubernetes.stream import stream
 
-    api_client = connect(cluster)
+    api_client = connect_kubeconfig(kubeconfig) if kubeconfig else connect(cluster)
     core = kube_client.CoreV1Api(api_client)
     what = f"pod {namespace}/{pod}" + (f" ({container})" if container else "") + f" on {cluster.name}"
     with api_errors(what):
         found = core.read_namespaced_pod(pod, namespace)
         phase = (found.status.phase if found.status else "") or "Unknown"
         if phase != "Running":
-            raise Conflict(f"{what} is {phase}, not Running: a shell needs a running container.")
+            raise PodNotRunning(f"{what} is {phase}, not Running: a shell needs a running container.", phase)
         names = [item.name for item in found.spec.containers]
         if container and container not in names:
             raise NotFound(f"{what}: no container {container!r}; it has {', '.join(names)}.")
-        kwargs = {"container": container or names[0]}
+        kwargs = {"container": container or default_container(names, found.metadata.annotations)}
         client = stream(
             core.connect_get_namespaced_pod_exec, pod, namespace, command=command or SHELL_COMMAND,
             stdin=True, stdout=True, stderr=True, tty=True, _preload_content=False, binary=True, **kwargs,

@@ -55,6 +55,10 @@ ROLE_RULES = [
     {"apiGroups": [""], "resources": ["pods/log", "pods/status"], "verbs": READ_VERBS},
     {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward", "pods/eviction"], "verbs": ["create", "get"]},
     {"apiGroups": [""], "resources": ["events", "resourcequotas", "limitranges"], "verbs": READ_VERBS},
+    # `kubectl get --raw .../services/NAME/proxy/`; load tests and the autoscaling check go this way too
+    {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get", "create"]},
+    # `kubectl top pods` (served when the cluster runs metrics-server)
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": READ_VERBS},
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"], "verbs": ALL_VERBS},
     {"apiGroups": ["apps"], "resources": ["deployments/scale", "replicasets/scale", "statefulsets/scale"], "verbs": ["get", "update", "patch"]},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ALL_VERBS},
@@ -74,6 +78,15 @@ class IsolatedNamespace:
     token_expires_at: datetime.datetime
 
 
+def apiserver_peers():
+    """NetworkPolicy peers for the API server's addresses (FILROUGE_KUBE_APISERVER_CIDRS): the
+    service proxy (`kubectl proxy`, load tests, the autoscale check) reaches pods from the
+    control plane's nodes, which an enforcing network plugin treats as outside the namespace."""
+    from django.conf import settings
+
+    return [{"ipBlock": {"cidr": cidr}} for cidr in getattr(settings, "KUBE_APISERVER_CIDRS", ())]
+
+
 def namespace_objects(name, *, quota=None, limits=None, labels=None):
     """The objects of an isolated namespace, in apply order (namespace first)."""
     namespace_labels = {**MANAGED_BY, **(labels or {})}
@@ -87,7 +100,7 @@ def namespace_objects(name, *, quota=None, limits=None, labels=None):
             "metadata": {"name": NETWORK_POLICY, "namespace": name, "labels": MANAGED_BY},
             # Every pod; ingress only from pods of this namespace (an empty podSelector in a
             # `from` entry without namespaceSelector means "this namespace").
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}]}]},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}, *apiserver_peers()]}]},
         }),
         ("serviceaccounts", True, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": name, "labels": MANAGED_BY}}),
         ("roles", True, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": ROLE, "namespace": name, "labels": MANAGED_BY}, "rules": ROLE_RULES}),
@@ -101,14 +114,23 @@ def namespace_objects(name, *, quota=None, limits=None, labels=None):
     return [ManifestObject(source="isolation", document=index, line=1, body=body, plural=plural, namespaced=namespaced) for index, (plural, namespaced, body) in enumerate(bodies, start=1)]
 
 
-def create_isolated_namespace(api_client, name, *, quota=None, limits=None, labels=None, token_seconds=3600, ctx=None) -> IsolatedNamespace:
-    """Create (or bring up to date) the namespace and its guard rails; a kubeconfig for its account."""
+def create_isolated_namespace(api_client, name, *, quota=None, limits=None, labels=None, token_seconds=3600, workspace=False, ctx=None) -> IsolatedNamespace:
+    """Create (or bring up to date) the namespace and its guard rails (and its workspace pod
+    when `workspace`, whose share is added to the quota); a kubeconfig for its account."""
     _check_name(name)
     _refuse_foreign_namespace(api_client, name)
+    if workspace:
+        from clusters.kubernetes.workspace import quota_with_workspace
+
+        quota = quota_with_workspace(quota or DEFAULT_QUOTA)
     for obj in namespace_objects(name, quota=quota, limits=limits, labels=labels):
         _, created = apply_object(api_client, obj)
         if ctx is not None:
             ctx.changed(f"{obj.label} {'created' if created else 'up to date'}", host=name, task="isolate")
+    if workspace:
+        from clusters.kubernetes.workspace import ensure_workspace
+
+        ensure_workspace(api_client, name, labels=labels, ctx=ctx)
     return renew_token(api_client, name, token_seconds=token_seconds, ctx=ctx)
 
 

@@ -54,14 +54,17 @@ class IsolatedNamespaceJob(JobKind):
 
 @register
 class CreateIsolatedNamespace(IsolatedNamespaceJob):
-    """Namespace, quota, limits, network policy, service account, role and binding; a kubeconfig."""
+    """Namespace, quota, limits, network policy, service account, role and binding (and the
+    workspace pod when asked); a kubeconfig. Run again, it brings them back (a workspace pod
+    that ended is replaced)."""
 
     name = "kube-isolated-namespace-create"
     label = _("Create an isolated namespace")
 
     def work(self, ctx, record, api_client):
         result = isolation.create_isolated_namespace(
-            api_client, record.name, quota=record.quota or None, limits=record.limits or None, labels=record.labels or None, token_seconds=record.token_seconds, ctx=ctx
+            api_client, record.name, quota=record.quota or None, limits=record.limits or None, labels=record.labels or None, token_seconds=record.token_seconds,
+            workspace=record.workspace, ctx=ctx,
         )
         return self.store(record, result)
 

@@ -111,13 +111,42 @@ def observe_kube_cluster(cluster, ctx=None):
     now = timezone.now()
     observed["probe"]["at"] = now.isoformat()
     Cluster.objects.filter(pk=cluster.pk).update(observed=observed, observed_at=now, reachable=True, version=observed["version"], observe_error="")
-    labels = {"cluster": cluster.name}
-    metrics.record_many([
-        metrics.Sample("filrouge_kubernetes_nodes_ready", observed.get("nodes_ready") or 0, labels, obj=cluster),
-        metrics.Sample("filrouge_kubernetes_pods", (observed.get("workloads") or {}).get("pods") or 0, labels, obj=cluster),
-    ], at=now)
-    kubernetes_observed.send(sender=Cluster, cluster=cluster, service_pods=service_pods, now=now)
+    metrics.record_many(cluster_samples(cluster, observed), at=now)
+    kubernetes_observed.send(sender=Cluster, cluster=cluster, service_pods=service_pods, now=now, autoscalers=observed.get("autoscalers") or [],
+                             namespaces=observed.get("namespaces") or [])
     return observed
+
+
+def cluster_samples(cluster, observed):
+    """The metric samples of one observation (names in metrics/names.py): the cluster's nodes,
+    pods, ready pods and restarts; per namespace its ready pods, restarts and, when the cluster
+    serves the metrics API, CPU and memory; per HPA its current and desired replicas."""
+    labels = {"cluster": cluster.name}
+    workloads = observed.get("workloads") or {}
+    samples = [
+        metrics.Sample("filrouge_kubernetes_nodes_ready", observed.get("nodes_ready") or 0, labels, obj=cluster),
+        metrics.Sample("filrouge_kubernetes_pods", workloads.get("pods") or 0, labels, obj=cluster),
+        metrics.Sample("filrouge_kubernetes_pods_ready", workloads.get("pods_ready") or 0, labels, obj=cluster),
+        metrics.Sample("filrouge_kubernetes_pod_restarts", workloads.get("restarts") or 0, labels, obj=cluster),
+    ]
+    usage = observed.get("usage")
+    if usage is not None:
+        samples.append(metrics.Sample("filrouge_kubernetes_cpu_cores", usage["cpu_cores"], labels, obj=cluster))
+        samples.append(metrics.Sample("filrouge_kubernetes_memory_bytes", usage["memory_bytes"], labels, obj=cluster))
+    for row in observed.get("namespaces") or []:
+        if not row.get("pods"):
+            continue  # an empty namespace has nothing to chart
+        where = {**labels, "namespace": row["name"]}
+        samples.append(metrics.Sample("filrouge_kubernetes_namespace_pods_ready", row.get("pods_ready") or 0, where, obj=cluster))
+        samples.append(metrics.Sample("filrouge_kubernetes_namespace_restarts", row.get("restarts") or 0, where, obj=cluster))
+        if usage is not None and row.get("cpu_cores") is not None:
+            samples.append(metrics.Sample("filrouge_kubernetes_namespace_cpu_cores", row["cpu_cores"], where, obj=cluster))
+            samples.append(metrics.Sample("filrouge_kubernetes_namespace_memory_bytes", row["memory_bytes"], where, obj=cluster))
+    for row in observed.get("autoscalers") or []:
+        where = {**labels, "namespace": row["namespace"], "hpa": row["name"]}
+        samples.append(metrics.Sample("filrouge_kubernetes_hpa_current_replicas", row["current"], where, obj=cluster))
+        samples.append(metrics.Sample("filrouge_kubernetes_hpa_desired_replicas", row["desired"], where, obj=cluster))
+    return samples
 
 
 @every(OBSERVE_INTERVAL, queue="low", timeout=300)

@@ -143,7 +143,7 @@ class IsolatedNamespaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = IsolatedNamespaceRecord
-        fields = ["id", "cluster", "name", "owner", "labels", "quota", "limits", "token_seconds", "state", "service_account", "token_expires_at", "token_valid", "last_error", "created_at"]
+        fields = ["id", "cluster", "name", "owner", "labels", "quota", "limits", "token_seconds", "workspace", "state", "service_account", "token_expires_at", "token_valid", "last_error", "created_at"]
         read_only_fields = ["state", "service_account", "token_expires_at", "last_error", "created_at"]
 
     def validate_quota(self, value):
@@ -169,7 +169,7 @@ def _job_response(record_obj, job, code=status.HTTP_202_ACCEPTED):
 
 
 class IsolatedNamespaceListCreate(APIView):
-    """GET: the cluster's isolated namespaces. POST {name, owner?, quota?, limits?, labels?, token_seconds?}: create (202)."""
+    """GET: the cluster's isolated namespaces. POST {name, owner?, quota?, limits?, labels?, token_seconds?, workspace?}: create (202)."""
 
     permission_classes = OPERATORS
 
@@ -194,7 +194,7 @@ def create_isolated(user, cluster, data):
             message = _("%(name)s is already an isolated namespace on %(cluster)s (%(state)s).") % {"name": data["name"], "cluster": cluster.name, "state": existing.get_state_display()}
             return Response({"name": [message]}, status=status.HTTP_409_CONFLICT)
         record_obj = existing or IsolatedNamespaceRecord(cluster=cluster, name=data["name"])
-        for field in ("owner", "labels", "quota", "limits", "token_seconds"):
+        for field in ("owner", "labels", "quota", "limits", "token_seconds", "workspace"):
             if field in data:
                 setattr(record_obj, field, data[field])
         record_obj.owner = data.get("owner") or user

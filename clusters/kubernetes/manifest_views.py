@@ -99,7 +99,8 @@ def namespaces_page(request, pk):
         return redirect("jobs:detail", job.pk)
     if request.method == "POST":
         quota = {key: request.POST.get(field, "").strip() for key, field in (("pods", "quota_pods"), ("requests.cpu", "quota_cpu"), ("requests.memory", "quota_memory")) if request.POST.get(field, "").strip()}
-        data = {"name": request.POST.get("name", "").strip(), "owner": request.POST.get("owner", "").strip() or None, "quota": quota, "token_seconds": request.POST.get("token_seconds") or 3600}
+        data = {"name": request.POST.get("name", "").strip(), "owner": request.POST.get("owner", "").strip() or None, "quota": quota, "token_seconds": request.POST.get("token_seconds") or 3600,
+                "workspace": request.POST.get("workspace") == "1"}
         serializer = IsolatedNamespaceSerializer(data=data)
         if serializer.is_valid():
             response = create_isolated(request.user, cluster, serializer.validated_data)
@@ -119,7 +120,8 @@ def namespaces_page(request, pk):
 @require_POST
 def isolated_namespace_action(request, pk, action):
     record = get_visible_or_404(IsolatedNamespaceRecord, request.user, pk=pk)
-    kinds = {"renew": "kube-isolated-namespace-renew", "delete": "kube-isolated-namespace-delete"}
+    # "update" runs the create job again: it brings every object back (a workspace pod that ended too).
+    kinds = {"renew": "kube-isolated-namespace-renew", "delete": "kube-isolated-namespace-delete", "update": "kube-isolated-namespace-create"}
     if action not in kinds:
         raise Http404("No such action")
     try:

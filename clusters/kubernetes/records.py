@@ -81,6 +81,8 @@ class IsolatedNamespaceRecord(Audited, models.Model):
     quota = models.JSONField(_("quota"), default=dict, blank=True)
     limits = models.JSONField(_("container limits"), default=dict, blank=True)
     token_seconds = models.PositiveIntegerField(_("token lifetime (seconds)"), default=3600)
+    workspace = models.BooleanField(_("workspace pod"), default=False,
+                                    help_text=_("A pod with kubectl that runs as the namespace's service account, for a terminal in the browser."))
     state = models.CharField(_("state"), max_length=16, choices=IsolatedNamespaceState.choices, default=IsolatedNamespaceState.PENDING)
     service_account = models.CharField(max_length=253, blank=True)
     token_expires_at = models.DateTimeField(null=True, blank=True)

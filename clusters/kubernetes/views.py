@@ -17,6 +17,7 @@ from clusters.kubernetes.cluster_input import kubeconfig_contexts, parse_kubecon
 from clusters.kubernetes.forms import KubeClusterEditForm, KubeClusterForm
 
 JOB_KINDS = {"test": "kube-connect-test", "probe": "kube-observe"}
+PODS_SHOWN = 100
 
 
 @login_required
@@ -56,6 +57,8 @@ def kube_state_context(cluster):
         "observed": observed,
         "namespaces": sorted(observed.get("namespaces") or [], key=lambda row: (-row.get("pods", 0), row.get("name", "")))[:100],
         "warnings": list(reversed(observed.get("warnings") or [])),
+        "running_pods": (observed.get("pods") or [])[:PODS_SHOWN],
+        "running_pods_more": len(observed.get("pods") or []) > PODS_SHOWN or observed.get("pods_truncated", False),
     }
 
 

@@ -64,14 +64,15 @@ class Totals:
         }
 
 
-async def _run(url, method, concurrency, duration, rate, expected_status, on_second, should_stop, timeout, interval):
+async def _run(url, method, concurrency, duration, rate, expected_status, on_second, should_stop, timeout, interval, headers=None, ssl_context=None):
     totals = Totals()
     current = Second(elapsed=0.0)
     started = time.perf_counter()
     deadline = started + duration
     next_slot = started
     slot_lock = asyncio.Lock()
-    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300)
+    # ssl=None: aiohttp's default verification; an SSLContext: that one (a cluster's CA and client certificate)
+    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300, ssl=ssl_context if ssl_context is not None else True)
     client_timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def wait_for_slot():
@@ -124,7 +125,8 @@ async def _run(url, method, concurrency, duration, rate, expected_status, on_sec
             if time.perf_counter() >= deadline or should_stop():
                 return
 
-    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout, headers={"User-Agent": "filrouge-load-test"}) as session:
+    session_headers = {"User-Agent": "filrouge-load-test", **(headers or {})}
+    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout, headers=session_headers) as session:
         report = asyncio.create_task(reporter())
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         totals.seconds = time.perf_counter() - started
@@ -135,9 +137,15 @@ async def _run(url, method, concurrency, duration, rate, expected_status, on_sec
 
 
 def run_load(url, method="GET", concurrency=10, duration=10.0, rate=None, expected_status=200,
-             on_second=lambda figures: None, should_stop=lambda: False, timeout=10.0, interval=1.0):
+             on_second=lambda figures: None, should_stop=lambda: False, timeout=10.0, interval=1.0,
+             headers=None, ssl_context=None):
     """Send requests to `url` for `duration` seconds from `concurrency` clients (at most `rate`
     per second in all when given); call `on_second(figures)` every `interval`; return totals.
+
+    `headers` are sent with every request (e.g. the bearer token of a Kubernetes service proxy,
+    `clusters.drivers.kubernetes.service_proxy_target`): they are never logged nor returned,
+    and the caller registers the token with `ctx.add_secret`. `ssl_context` verifies an https
+    URL (a cluster's CA, a client certificate); None: the system's default verification.
 
     The event loop runs in a thread of its own; `on_second` is called in the caller's thread
     (where the job may write to the database and be cancelled). If it raises, the load stops
@@ -149,7 +157,7 @@ def run_load(url, method="GET", concurrency=10, duration=10.0, rate=None, expect
     def loop():
         try:
             outcome["result"] = asyncio.run(_run(url, method, concurrency, duration, rate, expected_status, figures.put,
-                                                 lambda: stop.is_set() or should_stop(), timeout, interval))
+                                                 lambda: stop.is_set() or should_stop(), timeout, interval, headers, ssl_context))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             outcome["error"] = exc
         finally:

@@ -47,7 +47,36 @@ def managed_hosts():
     return hosts
 
 
+PROXY_SCHEME = "service-proxy"
+
+
+def kubernetes_node_port(service):
+    """The NodePort a Kubernetes service publishes (reachable at the cluster endpoint's host), or None."""
+    if service.spec.get("service_type") != "NodePort":
+        return None
+    for port in service.spec.get("ports") or []:
+        published = port.get("published")
+        if port.get("protocol", "tcp") == "tcp" and published and 30000 <= int(published) <= 32767:
+            return int(published)
+    return None
+
+
+def proxy_url(service, path):
+    """`service-proxy://NAMESPACE/NAME:PORT/path`: a Kubernetes service reached through the API
+    server's service proxy (the job resolves it with the cluster's credential)."""
+    tcp = [port for port in (service.spec.get("ports") or []) if port.get("protocol", "tcp") == "tcp" and port.get("container")]
+    if not tcp:
+        raise serializers.ValidationError({"service": _("This service has no TCP port to send requests to.")})
+    port = tcp[0].get("published") or tcp[0]["container"]
+    return f"{PROXY_SCHEME}://{service.project}/{service.name}:{port}{path}"
+
+
 def service_url(service, path):
+    if service.cluster.kind == "kubernetes" and kubernetes_node_port(service) is None:
+        # No NodePort the panel could reach: through the API server, as `kubectl proxy` would.
+        return proxy_url(service, path)
+    if service.cluster.kind == "kubernetes":
+        return f"http://{endpoint_host(service.cluster) or '127.0.0.1'}:{kubernetes_node_port(service)}{path}"
     ports = [port for port in (service.spec.get("ports") or []) if port.get("published") and port.get("protocol", "tcp") == "tcp"]
     if not ports:
         raise serializers.ValidationError({"service": _("This service publishes no TCP port: give a URL instead, or publish one.")})
@@ -136,7 +165,21 @@ class LoadTest(JobKind):
 
     def run(self, ctx, service, url, path, method, concurrency, rate, duration, expected_status):
         service_obj = Service.objects.select_related("cluster").filter(pk=service).first() if service else None
-        host = urlsplit(url).hostname
+        target_url, headers, ssl_context = url, None, None
+        if url.startswith(f"{PROXY_SCHEME}://"):
+            if service_obj is None or service_obj.cluster.kind != "kubernetes":
+                raise JobFailed("The service is gone or no longer on Kubernetes: start the load test again.")
+            from clusters.drivers import kubernetes as driver
+
+            parts = urlsplit(url)
+            head, _sep, rest = parts.path.lstrip("/").partition("/")
+            port = head.partition(":")[2]
+            base, headers, ssl_context = driver.service_proxy_target(service_obj.cluster, parts.hostname or service_obj.project,
+                                                                     service_obj.name, port or None, ctx=ctx)
+            target_url = f"{base}/{rest}"
+            if parts.query:
+                target_url += "?" + parts.query
+        host = urlsplit(target_url).hostname
         server = Server.objects.filter(address=host).first() if service_obj is None else None
         labels = {"service": service_obj.name, "project": service_obj.project} if service_obj else {"target": url}
         owner = {"obj": service_obj} if service_obj else ({"obj": server} if server else {"object_type": "jobs"})
@@ -170,14 +213,16 @@ class LoadTest(JobKind):
             ctx.progress(min(duration, int(figures["elapsed"])), duration)
 
         should_stop = lambda: ctx.cancelled.is_set() if hasattr(ctx, "cancelled") else False  # noqa: E731
-        if rate is None and 200 <= expected_status < 400 and wrk_available():
+        if headers is not None:
+            ctx.line("through the Kubernetes API server's service proxy (the API server's own limits apply)", host=host, task="engine")
+        if rate is None and 200 <= expected_status < 400 and wrk_available() and headers is None:
             # As fast as it goes: wrk (C) keeps up with `ab`, where Python would measure itself.
             ctx.line("engine: wrk, one run per second", host=host, task="engine")
-            result = run_wrk(url, method=method, concurrency=concurrency, duration=duration, on_second=on_second, should_stop=should_stop)
+            result = run_wrk(target_url, method=method, concurrency=concurrency, duration=duration, on_second=on_second, should_stop=should_stop)
         else:
             ctx.line("engine: asyncio + aiohttp" + (f", paced at {rate} requests/s" if rate else ""), host=host, task="engine")
-            result = run_load(url, method=method, concurrency=concurrency, duration=duration, rate=rate, expected_status=expected_status,
-                              on_second=on_second, should_stop=should_stop)
+            result = run_load(target_url, method=method, concurrency=concurrency, duration=duration, rate=rate, expected_status=expected_status,
+                              on_second=on_second, should_stop=should_stop, headers=headers, ssl_context=ssl_context)
             result["engine"] = "aiohttp"
         ms = lambda value: f"{value * 1000:.1f} ms" if value is not None else "–"  # noqa: E731
         ctx.line(

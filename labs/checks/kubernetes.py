@@ -9,6 +9,7 @@ field as the API spells it (`status.readyReplicas`, `spec.template.spec.containe
 import json
 import operator
 import re
+import time
 
 from django.utils.translation import gettext as _
 
@@ -222,3 +223,105 @@ def kubernetes_service_port(params, target):
             seen.append(_("node port %(port)s") % {"port": entry["nodePort"]})
     return Outcome(True, _("Service %(name)s: %(seen)s.") % {"name": name, "seen": " ".join(seen)})
 
+
+
+# ---- autoscaling under load --------------------------------------------------------------
+
+AUTOSCALE_WATCH_EVERY = 3  # seconds between reads of the Deployment and the HPA during the load
+
+
+def _replicas(target, hpa_name, deployment_name):
+    """(deployment spec.replicas, ready replicas, HPA current, HPA desired, HPA ScalingActive condition or None)."""
+    deployment = get_object(target, "Deployment", deployment_name) if deployment_name else None
+    hpa = get_object(target, "HorizontalPodAutoscaler", hpa_name)
+    spec_replicas = ((deployment or {}).get("spec") or {}).get("replicas")
+    ready = ((deployment or {}).get("status") or {}).get("readyReplicas") or 0
+    status = (hpa or {}).get("status") or {}
+    active = next((c for c in status.get("conditions") or [] if c.get("type") == "ScalingActive"), None)
+    return spec_replicas, ready, status.get("currentReplicas"), status.get("desiredReplicas"), active
+
+
+@check("kubernetes.autoscale", schema={
+    "service": (str, True), "port": ((int, str), False), "path": (str, False), "hpa": (str, False),
+    "concurrency": (int, False), "duration": (int, False), "rate": (int, False),
+    "max_p95_ms": (int, False), "min_replicas_reached": (int, False),
+})
+def kubernetes_autoscale(params, target):
+    """Put the student's Service under HTTP load through the API server's service proxy, with the
+    namespace's own kubeconfig (what the student could do with `kubectl proxy`), watch the HPA's
+    Deployment during the load, and pass when its replicas rose above where they started (to
+    `min_replicas_reached` when given) while the p95 latency stayed under `max_p95_ms`.
+
+    Bounded by the panel's load-test settings: at most FILROUGE_LOADTEST_MAX_SECONDS seconds
+    and FILROUGE_LOADTEST_MAX_CONCURRENCY clients, whatever the exercise asks."""
+    from django.conf import settings
+
+    from clusters.drivers.kubernetes import service_proxy_target
+    from deployments.loadtest.engine import run_load
+
+    service, hpa_name = params["service"], params.get("hpa") or params["service"]
+    path = params.get("path") or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    duration = max(1, min(int(params.get("duration") or 120), settings.LOADTEST_MAX_SECONDS))
+    concurrency = max(1, min(int(params.get("concurrency") or 10), settings.LOADTEST_MAX_CONCURRENCY))
+    rate = params.get("rate")
+    rate = min(int(rate), settings.LOADTEST_MAX_RATE) if rate else None
+    max_p95 = int(params.get("max_p95_ms") or 1000)
+
+    hpa = get_object(target, "HorizontalPodAutoscaler", hpa_name)
+    if hpa is None:
+        return Outcome(False, _("No HorizontalPodAutoscaler named %(name)s in namespace %(namespace)s: without one, nothing adds replicas under load; no load was sent.")
+                       % {"name": hpa_name, "namespace": target.namespace})
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    deployment_name = ref.get("name") if ref.get("kind", "Deployment") == "Deployment" else None
+    if not deployment_name or get_object(target, "Deployment", deployment_name) is None:
+        return Outcome(False, _("HPA %(hpa)s scales %(kind)s %(name)s, which is not a Deployment of namespace %(namespace)s; no load was sent.")
+                       % {"hpa": hpa_name, "kind": ref.get("kind", "?"), "name": ref.get("name", "?"), "namespace": target.namespace})
+    access = getattr(target.environment, "access", None) or {}
+    if not access.get("kubeconfig"):
+        raise DriverError(_("The environment has no kubeconfig to reach its Service with."))
+    base, headers, ssl_context = service_proxy_target(access["kubeconfig"], target.namespace, service, params.get("port"))
+
+    start, _ready, _current, _desired, _active = _replicas(target, hpa_name, deployment_name)
+    start = start or 0
+    maximum = (hpa.get("spec") or {}).get("maxReplicas")
+    if maximum is not None and start >= maximum:
+        return Outcome(False, _("Deployment %(name)s already runs %(start)s replicas, the HPA's maximum: nothing can rise. It scales down about five minutes after the last load; check again then. No load was sent.")
+                       % {"name": deployment_name, "start": start})
+    seen = {"replicas": start, "desired": 0, "active": None, "last_read": time.monotonic()}
+
+    def watch(figures):
+        if time.monotonic() - seen["last_read"] < AUTOSCALE_WATCH_EVERY:
+            return
+        seen["last_read"] = time.monotonic()
+        replicas, _ready, _current, desired, active = _replicas(target, hpa_name, deployment_name)
+        seen["replicas"] = max(seen["replicas"], replicas or 0)
+        seen["desired"] = max(seen["desired"], desired or 0)
+        seen["active"] = active
+
+    result = run_load(base + path, concurrency=concurrency, duration=duration, rate=rate, on_second=watch,
+                      headers=headers, ssl_context=ssl_context)
+    replicas, _ready, _current, desired, active = _replicas(target, hpa_name, deployment_name)
+    top = max(seen["replicas"], replicas or 0)
+    seen["desired"] = max(seen["desired"], desired or 0)
+    p95_ms = result["p95"] * 1000 if result["p95"] is not None else None
+    figures = {"start": start, "top": top, "desired": seen["desired"], "p95": f"{p95_ms:.0f}" if p95_ms is not None else "–",
+               "requests": result["requests"], "errors": result["errors"], "seconds": duration}
+    story = _("replicas %(start)s → %(top)s (HPA desired up to %(desired)s), p95 %(p95)s ms, %(requests)s requests in %(seconds)s s, %(errors)s errors") % figures
+    if result["requests"] and result["errors"] == result["requests"]:
+        return Outcome(False, _("Every request to Service %(service)s failed (%(example)s): %(story)s.")
+                       % {"service": service, "example": "; ".join(result["error_examples"][:1]), "story": story})
+    problems = []
+    wanted = params.get("min_replicas_reached")
+    if top <= start or (wanted and top < int(wanted)):
+        problems.append(_("replicas did not rise above %(start)s") % {"start": start} if top <= start
+                        else _("replicas reached %(top)s, needs %(wanted)s") % {"top": top, "wanted": wanted})
+        active = active or seen["active"]
+        if active and active.get("status") == "False":
+            problems.append(_("the HPA says: %(message)s") % {"message": active.get("message") or active.get("reason")})
+    if p95_ms is None or p95_ms > max_p95:
+        problems.append(_("p95 latency above %(bound)s ms") % {"bound": max_p95})
+    if problems:
+        return Outcome(False, _("%(story)s: %(problems)s.") % {"story": story, "problems": "; ".join(problems)})
+    return Outcome(True, _("%(story)s.") % {"story": story})

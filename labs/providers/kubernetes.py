@@ -1,7 +1,9 @@
 """Kubernetes target: each student gets an isolated namespace and a kubeconfig for it.
 
 The namespace, its ResourceQuota and LimitRange, its NetworkPolicy, ServiceAccount, Role
-and RoleBinding, and the token in the kubeconfig are made by clusters/kubernetes/isolation.py;
+and RoleBinding, the workspace pod (a shell with kubectl as that ServiceAccount, for the
+exercise page's terminal; `start: {workspace: false}` leaves it out) and the token in the
+kubeconfig are made by clusters/kubernetes/isolation.py;
 this provider only says which (name, quota, labels) and hands the kubeconfig over. The
 checks read with the panel's own client (the cluster's credential), never the student's.
 """
@@ -29,6 +31,11 @@ def namespace_quota(quota):
     if quota.get("pods"):
         hard["pods"] = str(quota["pods"])
     return hard
+
+
+def wants_workspace(exercise):
+    """Every Kubernetes exercise gets a workspace pod unless its file says `start: {workspace: false}`."""
+    return (exercise.start or {}).get("workspace", True) is not False
 
 
 def token_lifetime(environment):
@@ -78,7 +85,8 @@ class KubernetesProvider(Provider):
             ctx.line(_("Creating the isolated namespace %(name)s.") % {"name": environment.name})
             isolated = kube_isolation.create_isolated_namespace(
                 api_client, environment.name, quota=namespace_quota(environment.exercise.quota or {}),
-                labels=environment.labels(), token_seconds=token_lifetime(environment), ctx=ctx,
+                labels=environment.labels(), token_seconds=token_lifetime(environment),
+                workspace=wants_workspace(environment.exercise), ctx=ctx,
             )
             self._apply_start_manifests(api_client, isolated.name)
         finally:

@@ -20,6 +20,13 @@ class Action(models.TextChoices):
     RUN = "run", _("Run")
     CANCEL = "cancel", _("Cancel")
     RETRY = "retry", _("Retry")
+    # Browser terminals (terminals/): each step of a session has its own type, so that the
+    # audit log can be filtered on them.
+    TERMINAL_OPEN = "terminal_open", _("Terminal opened")
+    TERMINAL_FAILED = "terminal_failed", _("Terminal failed to open")
+    TERMINAL_END = "terminal_end", _("Terminal ended")
+    TERMINAL_STOP = "terminal_stop", _("Terminal ended by an administrator")
+    TERMINAL_REFUSED = "terminal_refused", _("Terminal refused")
     OTHER = "other", _("Other")
 
 

@@ -5,8 +5,8 @@
   propagation) and finishes ``foregroundDeletion``;
 * resource-quota controller: keeps ``status.hard``/``status.used`` current;
 * PVC binder: binds claims at once (like an ``Immediate`` storage class);
-* HPA controller: reports the target's replicas, enforces min/max, and says
-  honestly that no metrics are available (``ScalingActive=False``).
+* HPA controller (autoscaler.py): the real algorithm on the CPU usage that the
+  emulated application reports (appload.py).
 
 :class:`ControllerManager` runs them, with the workload controllers and the
 kubelet, in one background thread that wakes on every store change and at
@@ -20,16 +20,18 @@ import threading
 import traceback
 
 from .admission import quota_status
-from .controllers import MANAGER, WorkloadControllers, _set_condition
+from .autoscaler import HorizontalPodAutoscalers
+from .controllers import MANAGER, WorkloadControllers
 from .kubelet import Kubelet
-from .meta import clone, dig, rfc3339
-from .resources import ALL_TYPES, by_kind
+from .meta import clone, dig
+from .resources import ALL_TYPES
 
 
 class ClusterControllers:
-    def __init__(self, registry):
+    def __init__(self, registry, settings):
         self.registry = registry
         self.store = registry.store
+        self.autoscalers = HorizontalPodAutoscalers(registry, settings)
 
     def sync(self):
         self._namespaces()
@@ -118,57 +120,7 @@ class ClusterControllers:
             self.registry.write_internal(stored, bound, MANAGER, "status")
 
     def _hpas(self):
-        for hpa in self.store.items("autoscaling/horizontalpodautoscalers"):
-            self._sync_hpa(hpa)
-
-    def _sync_hpa(self, hpa):
-        spec, ns = hpa.get("spec") or {}, hpa["metadata"]["namespace"]
-        ref = spec.get("scaleTargetRef") or {}
-        rtype = by_kind(ref.get("apiVersion", "apps/v1"), ref.get("kind", ""))
-        target = self.store.get(rtype.key, ns, ref.get("name", "")) if rtype else None
-        status = clone(hpa.get("status") or {})
-        conds = status.get("conditions") or []
-        if target is None or "scale" not in (rtype.sub_by_name if rtype else {}):
-            plural = rtype.plural if rtype else (ref.get("kind", "").lower() + "s")
-            group = rtype.group if rtype else ref.get("apiVersion", "").rpartition("/")[0]
-            _set_condition(conds, "AbleToScale", "False", "FailedGetScale",
-                           f"the HPA controller was unable to get the target's current scale: "
-                           f'{plural}/scale{"." + group if group else ""} "{ref.get("name")}" not found',
-                           update_time=False)
-            status.update(currentReplicas=status.get("currentReplicas", 0), desiredReplicas=0)
-        else:
-            current = target["spec"].get("replicas", 1)
-            lo, hi = spec.get("minReplicas", 1), spec.get("maxReplicas", 1)
-            desired = current if current == 0 else min(max(current, lo), hi)
-            _set_condition(conds, "AbleToScale", "True", "SucceededGetScale",
-                           "the HPA controller was able to get the target's current scale", update_time=False)
-            if desired != current:
-                reason = ("Current number of replicas above Spec.MaxReplicas" if current > hi
-                          else "Current number of replicas below Spec.MinReplicas")
-                scaled = clone(target)
-                scaled["spec"]["replicas"] = desired
-                self.registry.write_internal(target, scaled, "horizontal-pod-autoscaler", "scale",
-                                             bump_generation=True)
-                self.registry.events.record(hpa, "Normal", "SuccessfulRescale",
-                                            f"New size: {desired}; reason: {reason}", "horizontal-pod-autoscaler")
-                status["lastScaleTime"] = rfc3339()
-                _set_condition(conds, "ScalingLimited", "True", "TooManyReplicas" if current > hi else
-                               "TooFewReplicas", f"the desired replica count is {'more' if current > hi else 'less'}"
-                               f" than the {'maximum' if current > hi else 'minimum'} replica count",
-                               update_time=False)
-            _set_condition(conds, "ScalingActive", "False", "FailedGetResourceMetric",
-                           "the HPA was unable to compute the replica count: failed to get cpu utilization: "
-                           "unable to get metrics for resource cpu: unable to fetch metrics from resource "
-                           "metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)",
-                           update_time=False)
-            status.update(currentReplicas=dig(target, "status", "replicas", default=0), desiredReplicas=desired)
-        for c in conds:
-            c.pop("lastUpdateTime", None)
-        status["conditions"] = conds
-        if status != hpa.get("status"):
-            new = clone(hpa)
-            new["status"] = status
-            self.registry.write_internal(hpa, new, "horizontal-pod-autoscaler", "status")
+        self.autoscalers.sync()
 
 
 class ControllerManager:
@@ -179,7 +131,7 @@ class ControllerManager:
         self.store = registry.store
         self.workloads = WorkloadControllers(registry)
         self.kubelet = Kubelet(registry, settings)
-        self.cluster = ClusterControllers(registry)
+        self.cluster = ClusterControllers(registry, settings)
         self._stop = threading.Event()
         self._thread = None
         self.errors = []

@@ -15,6 +15,16 @@ environment (HOSTNAME = pod name, HOME = that directory): a real shell that a te
 type into, resize and exit, faithful to what the protocol carries. It is not isolation:
 only tests' own commands run there. The websocket framing is the `websockets` library's
 sans-I/O ServerProtocol, not written by hand.
+
+A pod whose ServiceAccount token is automounted (the default, unless the pod or its
+ServiceAccount says `automountServiceAccountToken: false`) gets what a process in a real
+pod gets: KUBERNETES_SERVICE_HOST/PORT pointing at the stand-in, and a real token of that
+ServiceAccount bound to the pod (RBAC applies to it; deleting the pod or the account
+revokes it), with `ca.crt` and `namespace` beside it. The stand-in cannot write
+/var/run/secrets, so the three files go into `<scratch>/var/run/secrets/kubernetes.io/
+serviceaccount` (its path in $STANDIN_SERVICEACCOUNT_DIR), and $KUBECONFIG names a
+kubeconfig built from them, which kubectl and the official client read as they would
+read the in-cluster configuration.
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ import subprocess
 import tempfile
 import termios
 import threading
+import time
 
+from websockets.exceptions import InvalidState
 from websockets.frames import Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
@@ -44,14 +56,34 @@ BASE64 = "base64.channel.k8s.io"
 SUBPROTOCOLS = [V4, BASE64]
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 SCRATCH = os.path.join(tempfile.gettempdir(), f"kube-standin-exec-{os.getpid()}")
+SERVICEACCOUNT_PATH = ("var", "run", "secrets", "kubernetes.io", "serviceaccount")
+TOKEN_SECONDS = 3607  # what the kubelet asks for a projected token
+_tokens = {}  # (namespace, pod uid) -> (token, expiry): one mounted token per pod, renewed like the kubelet does
+_tokens_lock = threading.Lock()
 
 
 class ExecRequest:
     """A validated exec request, waiting for the HTTP layer to upgrade the connection."""
 
-    def __init__(self, namespace, pod, container, command, tty, stdin):
+    def __init__(self, namespace, pod, container, command, tty, stdin, pod_uid="", service_account=None):
         self.namespace, self.pod, self.container = namespace, pod, container
         self.command, self.tty, self.stdin = command, tty, stdin
+        self.pod_uid = pod_uid
+        self.service_account = service_account  # (name, uid) when its token is mounted, else None
+
+
+def _mounted_service_account(store, pod, ns):
+    """(name, uid) of the pod's ServiceAccount when its token is automounted, else None."""
+    name = dig(pod, "spec", "serviceAccountName", default="default") or "default"
+    account = store.get("/serviceaccounts", ns, name)
+    if account is None:
+        return None
+    automount = dig(pod, "spec", "automountServiceAccountToken")
+    if automount is None:
+        automount = account.get("automountServiceAccountToken")
+    if automount is False:
+        return None
+    return name, account["metadata"]["uid"]
 
 
 def prepare(store, req, ns, name):
@@ -73,7 +105,55 @@ def prepare(store, req, ns, name):
         raise bad_request("you must specify at least 1 command")
     if (req.headers.get("Upgrade") or "").lower() != "websocket":
         raise bad_request("Upgrade request required")
-    return ExecRequest(ns, name, container, command, req.q_bool("tty"), req.q_bool("stdin"))
+    return ExecRequest(ns, name, container, command, req.q_bool("tty"), req.q_bool("stdin"),
+                       pod_uid=dig(pod, "metadata", "uid", default=""), service_account=_mounted_service_account(store, pod, ns))
+
+
+def _pod_token(standin, exec_request):
+    """The pod's projected token: issued once, bound to the pod, renewed when 80 % of its life is gone."""
+    name, uid = exec_request.service_account
+    key = (exec_request.namespace, exec_request.pod_uid)
+    with _tokens_lock:
+        token, expires = _tokens.get(key, (None, 0))
+        if token is None or time.time() > expires - TOKEN_SECONDS * 0.2:
+            from .auth import ISSUER
+
+            token, expires = standin.authn.issue_sa_token(exec_request.namespace, name, uid, TOKEN_SECONDS, [ISSUER],
+                                                          bound=("/pods", exec_request.namespace, exec_request.pod, exec_request.pod_uid))
+            _tokens[key] = (token, expires)
+    return token
+
+
+def service_account_environment(standin, exec_request, workdir):
+    """What a process of a pod with a mounted ServiceAccount token finds: the API's address in
+    its environment, and token, ca.crt and namespace in files (here under the pod's scratch dir)."""
+    if exec_request.service_account is None or standin is None:
+        return {}
+    folder = os.path.join(workdir, *SERVICEACCOUNT_PATH)
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    token = _pod_token(standin, exec_request)
+    files = {"token": token, "namespace": exec_request.namespace, "ca.crt": standin.ca_pem or ""}
+    for filename, content in files.items():
+        path = os.path.join(folder, filename)
+        with open(os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(content)
+        os.replace(path + ".tmp", path)  # atomically, like the kubelet's ..data symlink swap
+    host, port = standin.url.rsplit("://", 1)[1].rsplit(":", 1)
+    cluster = {"server": standin.url}
+    if standin.ca_pem:
+        cluster["certificate-authority"] = os.path.join(folder, "ca.crt")
+    kubeconfig = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "in-cluster",
+        "clusters": [{"name": "in-cluster", "cluster": cluster}],
+        "users": [{"name": "serviceaccount", "user": {"tokenFile": os.path.join(folder, "token")}}],
+        "contexts": [{"name": "in-cluster", "context": {"cluster": "in-cluster", "user": "serviceaccount", "namespace": exec_request.namespace}}],
+    }
+    kubeconfig_path = os.path.join(workdir, ".kube", "config")
+    os.makedirs(os.path.dirname(kubeconfig_path), mode=0o700, exist_ok=True)
+    with open(os.open(kubeconfig_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        json.dump(kubeconfig, handle)
+    return {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port, "KUBERNETES_SERVICE_PORT_HTTPS": port,
+            "KUBECONFIG": kubeconfig_path, "STANDIN_SERVICEACCOUNT_DIR": folder}
 
 
 def serve(handler, exec_request):
@@ -114,6 +194,7 @@ def serve(handler, exec_request):
     os.makedirs(workdir, exist_ok=True)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "HOSTNAME": exec_request.pod, "TERM": "xterm",
            "PS1": f"{exec_request.pod}:\\w# "}
+    env.update(service_account_environment(getattr(handler.server, "standin", None), exec_request, workdir))
     if exec_request.tty:
         master, slave = pty.openpty()
         process = subprocess.Popen(exec_request.command, stdin=slave, stdout=slave, stderr=slave, cwd=workdir, env=env,
@@ -142,7 +223,7 @@ def serve(handler, exec_request):
                     continue
                 try:
                     send(open_fds[fd], data)
-                except OSError:
+                except (OSError, InvalidState):  # the client went away
                     return
             if not ready and process.poll() is not None and master is not None:
                 break
@@ -155,7 +236,7 @@ def serve(handler, exec_request):
             with lock:
                 protocol.send_close(1000)
                 flush()
-        except OSError:
+        except (OSError, InvalidState):
             pass
 
     pump = threading.Thread(target=pump_output, name=f"exec-{exec_request.pod}", daemon=True)

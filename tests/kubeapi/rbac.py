@@ -177,6 +177,8 @@ _VIEW_EXTRA = [
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers/status"], "verbs": _READ},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": _READ},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets/status"], "verbs": _READ},
+    # metrics-server's system:aggregated-metrics-reader is aggregated into view, edit and admin
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": _READ},
 ]
 
 

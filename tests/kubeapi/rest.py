@@ -17,6 +17,7 @@ import time
 import yaml
 
 from . import discovery
+from .appload import METRICS_GROUP, METRICS_VERSION
 from .errors import ApiError, bad_request, method_not_allowed
 from .meta import truthy
 from .rbac import RBAC, check_escalation, denial
@@ -117,7 +118,12 @@ class Api:
         else:
             if len(parts) == 1:
                 self._authorize_path(req, path)
-                return Response(200, discovery.api_group_list(self.standin.serve_legacy_versions))
+                groups = discovery.api_group_list(self.standin.serve_legacy_versions)
+                if self.standin.metrics_server:
+                    groups["groups"].append(self.standin.app.discovery_group())
+                return Response(200, groups)
+            if parts[1] == METRICS_GROUP:
+                return self._metrics(req, path, parts)
             if len(parts) == 2:
                 self._authorize_path(req, path)
                 doc = discovery.api_group(parts[1], self.standin.serve_legacy_versions)
@@ -145,6 +151,23 @@ class Api:
         response.headers = {**(response.headers or {}), "Warning": warning}
         return response
 
+    def _metrics(self, req, path, parts):
+        """metrics.k8s.io, served by "metrics-server" (tests/kubeapi/appload.py) when it is on."""
+        if not self.standin.metrics_server:
+            self._authorize_path(req, path)
+            raise NOT_FOUND
+        if len(parts) <= 3:
+            self._authorize_path(req, path)
+            if len(parts) == 2:
+                doc = dict(self.standin.app.discovery_group(), kind="APIGroup", apiVersion="v1")
+                return Response(200, doc)
+            if parts[2] != METRICS_VERSION:
+                raise NOT_FOUND
+            return Response(200, self.standin.app.resource_list())
+        if parts[2] != METRICS_VERSION:
+            raise NOT_FOUND
+        return self.standin.app.serve_metrics(req, self, parts[3:])
+
     def _authorize_path(self, req, path):
         if req.identity is None:
             return
@@ -157,6 +180,8 @@ class Api:
         ns = None
         if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
             ns, rest = rest[1], rest[2:]
+        if group == "" and ns and rest[0] == "services" and len(rest) >= 3 and rest[2] == "proxy":
+            return self.standin.app.proxy(req, self, ns, rest[1], "/".join(rest[3:]))
         if len(rest) > 3:
             raise NOT_FOUND
         plural, name = rest[0], (rest[1] if len(rest) > 1 else None)

@@ -17,6 +17,7 @@ import time
 import yaml
 
 from . import tls as tlsmod
+from .appload import AppEmulation
 from .auth import Authenticator, Identity
 from .cluster import ControllerManager
 from .logs import PodLogs
@@ -78,6 +79,8 @@ class KubeStandin:
         self.serve_legacy_versions = False
         self.termination_delay = 0.1
         self.bookmark_interval = 5.0
+        self._default_app_levers()
+        self.app = AppEmulation(self)
         self.request_log = []
         self._faults = []
         self._lock = threading.Lock()
@@ -309,7 +312,20 @@ class KubeStandin:
         self.failing_images = []
         self.failing_reason = "ImagePullBackOff"
         self.serve_legacy_versions = False
+        self._default_app_levers()
+        self.app.reset()
         self.clear_faults()
+
+    def _default_app_levers(self):
+        # metrics-server and the HPA controller (appload.py, autoscaler.py), at a real cluster's pace
+        self.metrics_server = True
+        self.metrics_window = 15.0
+        self.hpa_sync_period = 15.0
+        # the application every pod emulates behind the service proxy
+        self.app_cpu_per_request = 0.05
+        self.app_base_latency = 0.002
+        self.app_idle_cpu = 0.001
+        self.app_memory = "20Mi"
 
     def objects(self, key, namespace=None):
         """Direct read of stored objects (storage version) for assertions."""

@@ -145,7 +145,8 @@ def test_patches_merge_lists_by_key_and_follow_json_patch(apps, kube_namespace):
     assert failed.value.status == 422
 
 
-def test_the_hpa_is_served_as_v1_and_v2_views_of_one_object(apps, kube_client, kube_namespace):
+def test_the_hpa_is_served_as_v1_and_v2_views_of_one_object(apps, kube_client, kube_namespace, kube_standin):
+    kube_standin.hpa_sync_period = 0.5
     apps.create_namespaced_deployment(kube_namespace, deployment("auto", replicas=1))
     v1 = client.AutoscalingV1Api(kube_client)
     v2 = client.AutoscalingV2Api(kube_client)
@@ -157,10 +158,12 @@ def test_the_hpa_is_served_as_v1_and_v2_views_of_one_object(apps, kube_client, k
     assert v1.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace).spec.target_cpu_utilization_percentage == 60
     wait_for(lambda: apps.read_namespaced_deployment("auto", kube_namespace).spec.replicas == 2,
              what="HPA enforces minReplicas")
-    status = wait_for(lambda: v2.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace).status
-                      .desired_replicas == 2 and v2.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace),
+    status = wait_for(lambda: (lambda hpa: hpa if hpa.status.desired_replicas == 2 and condition(hpa, "ScalingActive")
+                               else None)(v2.read_namespaced_horizontal_pod_autoscaler("auto", kube_namespace)),
                       what="hpa status")
+    # Its pods request no CPU: the controller says so, as kube-controller-manager does.
     assert condition(status, "ScalingActive").status == "False"
+    assert "missing request for cpu in container" in condition(status, "ScalingActive").message
 
 
 def test_deleting_a_deployment_garbage_collects_its_replica_sets_and_pods(apps, core, kube_namespace):

@@ -103,3 +103,20 @@ def test_it_exports_an_exercise_to_a_file_that_parses_back_the_same(exercise):
         expected = getattr(exercise, field)
         assert again[field] == expected, field
     assert isinstance(Exercise.objects.get(pk=exercise.pk).ttl, timedelta)
+
+
+KUBE_EXERCISE = """slug: kube-one
+title: One namespace
+target: kubernetes
+start:
+  workspace: WORKSPACE
+"""
+
+
+def test_a_kubernetes_exercise_may_leave_out_its_workspace_pod():
+    assert parse_exercise(KUBE_EXERCISE.replace("WORKSPACE", "false"))["start"] == {"workspace": False}
+    assert parse_exercise(KUBE_EXERCISE.replace("WORKSPACE", "true"))["start"] == {"workspace": True}
+    error = error_of(KUBE_EXERCISE.replace("WORKSPACE", "no thanks"))
+    assert "workspace must be true or false" in error.message and (error.line, error.column) == (5, 14)
+    docker = error_of(GOOD_EXERCISE.replace("start: {ports: [web, api]}", "start: {ports: [web, api], workspace: false}", 1))
+    assert "unknown start key 'workspace' for a docker exercise" in docker.message

@@ -4,6 +4,7 @@ FILROUGE_TEST_KUBECONFIG's cluster), and an operator typing into it in Chromium.
 import time
 
 import pytest
+from django.urls import reverse
 
 from clusters.drivers import kubernetes as kube_driver
 from clusters.drivers.base import DriverError
@@ -84,3 +85,78 @@ def test_an_operator_types_into_a_pod_shell(browser_as, asgi_server, bob, kube_t
     wait_for_state(page, "ended")
     session = TerminalSession.objects.get()
     assert session.kind == "pod" and session.exit_status == 0 and f"pod {kube_target.namespace}/{pod} (app)" in session.target_label
+
+
+def observe(kube_target, bob):
+    from panel.jobs.services import start_job
+    from tests.support.kube_jobs import run_job
+
+    job = run_job(start_job("kube-observe", {}, bob, target=kube_target.cluster))
+    assert job.status == "succeeded", job.error
+
+
+def annotated_pod(kube_target, name="picker"):
+    """A running pod of two containers whose default container (annotation) is the second."""
+    from kubernetes import client as k8s
+
+    core = k8s.CoreV1Api(kube_target.api_client())
+    core.create_namespaced_pod(kube_target.namespace, {
+        "metadata": {"name": name, "annotations": {"kubectl.kubernetes.io/default-container": "sidecar"}},
+        "spec": {"containers": [{"name": "app", "image": kube_target.image("1")}, {"name": "sidecar", "image": kube_target.image("1")}]},
+    })
+    kube_target.wait_for(lambda: core.read_namespaced_pod(name, kube_target.namespace).status.phase == "Running", timeout=90, message="the pod to run")
+    return name
+
+
+@pytest.mark.browser
+def test_the_container_picker_offers_the_pods_containers_and_opens_the_chosen_one(browser_as, asgi_server, bob, kube_target, artifacts):
+    pod = annotated_pod(kube_target)
+    observe(kube_target, bob)
+    page = browser_as(bob)
+    page.goto(asgi_server.url + reverse("clusters:cluster_detail", args=[kube_target.cluster.pk]))
+    page.click(f"#kube-pods tr[data-pod='{kube_target.namespace}/{pod}'] a.terminal-link")
+    wait_for_state(page, "connected")
+    picker = page.locator("select#picker-container")
+    assert picker.locator("option").all_inner_texts() == ["app", "sidecar"]
+    assert picker.input_value() == "sidecar"  # the pod's default container
+    assert f"({'sidecar'})" in page.locator(".terminal-label").inner_text()
+
+    picker.select_option("app")
+    page.click("#container-picker button[type=submit]")
+    page.wait_for_url("**container=app**")
+    wait_for_state(page, "connected")
+    type_line(page, "echo in-app-$((3*3))")
+    wait_for_screen(page, "in-app-9")
+    page.screenshot(path=str(artifacts / "terminal-pod-picker.png"), full_page=True)
+    labels = sorted(TerminalSession.objects.values_list("target_label", flat=True))
+    assert [label.split(" on ")[0] for label in labels] == [f"pod {kube_target.namespace}/{pod} (app)", f"pod {kube_target.namespace}/{pod} (sidecar)"]
+    if kube_target.is_standin:
+        execs = [path for method, path in kube_target.api.request_log if f"/pods/{pod}/exec" in path]
+        assert any("container=sidecar" in path for path in execs) and any("container=app" in path for path in execs)
+
+
+def test_a_container_that_is_not_the_pods_is_refused_at_the_handshake(asgi_server, bob, kube_target):
+    from websockets.exceptions import InvalidStatus
+
+    from panel.audit.models import Action, AuditEvent
+
+    from .conftest import ws_connect
+
+    pod = annotated_pod(kube_target)
+    observe(kube_target, bob)
+    path = f"/ws/terminals/pod/?cluster={kube_target.cluster.pk}&namespace={kube_target.namespace}&pod={pod}&container=nope"
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(asgi_server, path, user=bob)
+    assert refused.value.response.status_code == 403
+    assert TerminalSession.objects.count() == 0
+    event = AuditEvent.objects.get(action=Action.TERMINAL_REFUSED, user=bob)
+    assert f"The pod {kube_target.namespace}/{pod} has no container nope; it has: app, sidecar." in event.message
+
+
+def test_a_pod_not_observed_yet_gets_a_free_container_field(bob, kube_target):
+    from tests.fixtures.actors import logged_in
+
+    page = logged_in(bob).get(f"/terminals/open/pod/?cluster={kube_target.cluster.pk}&namespace={kube_target.namespace}&pod=not-seen")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert '<input id="picker-container" name="container"' in text and "not in the cluster's last observation yet" in text

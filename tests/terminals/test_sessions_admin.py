@@ -35,7 +35,7 @@ def test_an_admin_sees_a_live_session_and_ends_it(asgi_server, alice, bob, carol
         assert "alice" in message["message"], message
     session = TerminalSession.objects.get(pk=session_id)
     assert session.ended_at is not None and session.ended_by == "alice"
-    assert AuditEvent.objects.filter(action="cancel", message__contains="Terminal ended").exists()
+    assert AuditEvent.objects.filter(action="terminal_stop", message__contains="Terminal ended").exists()
     assert session_id not in logged_in(alice).get("/terminals/sessions/?live=1").content.decode()
     replay = logged_in(bob).get(f"/terminals/sessions/{session_id}/")
     assert replay.status_code == 200 and "working-16" in logged_in(bob).get(f"/terminals/sessions/{session_id}/recording.cast").content.decode()

@@ -18,7 +18,10 @@ def observation_from_pods(service, rows, desired=None, extra=None):
     return Observation(desired=desired, running=running, healthy=healthy, replicas=rows, extra={"kind": "kubernetes", "namespace": service.project, **(extra or {})})
 
 
-def store_kube_service_observations(cluster, service_pods, now):
+def store_kube_service_observations(cluster, service_pods, now, autoscalers=()):
+    """Observed state and samples of the cluster's services: replicas, restarts, and from the
+    same observation their pods' CPU and memory (metrics API) and their HPA's replicas."""
+    hpas = {(row["namespace"], row["target"]): row for row in autoscalers or []}
     services = Service.objects.filter(cluster=cluster).exclude(status__in=[ServiceStatus.NEW, ServiceStatus.REMOVED]).select_related("current_release")
     samples = []
     for service in services:
@@ -30,5 +33,14 @@ def store_kube_service_observations(cluster, service_pods, now):
         Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
         samples.extend(service_samples(service, data))
         restarts = sum(row.get("restarts") or 0 for row in rows)
-        samples.append(metrics.Sample("filrouge_service_restarts", restarts, {"service": service.name, "project": service.project}, obj=service))
+        labels = {"service": service.name, "project": service.project}
+        samples.append(metrics.Sample("filrouge_service_restarts", restarts, labels, obj=service))
+        measured = [row for row in rows if row.get("cpu_cores") is not None]
+        if measured:
+            samples.append(metrics.Sample("filrouge_service_cpu_cores", sum(row["cpu_cores"] for row in measured), labels, obj=service))
+            samples.append(metrics.Sample("filrouge_service_memory_bytes", sum(row["memory_bytes"] for row in measured), labels, obj=service))
+        hpa = hpas.get((service.project, f"Deployment/{service.name}"))
+        if hpa is not None:
+            samples.append(metrics.Sample("filrouge_service_hpa_current_replicas", hpa["current"], labels, obj=service))
+            samples.append(metrics.Sample("filrouge_service_hpa_desired_replicas", hpa["desired"], labels, obj=service))
     metrics.record_many(samples, at=now)

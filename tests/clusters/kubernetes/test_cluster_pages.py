@@ -153,6 +153,26 @@ def test_the_cluster_page_shows_the_observed_state_and_its_age(bob, kube_target)
     kube_target.assert_no_secret_in(text)
 
 
+def test_the_cluster_page_lists_autoscalers_and_says_when_there_is_no_metrics_api(bob, kube_target):
+    from kubernetes import client as k8s
+
+    from panel.jobs.services import start_job
+
+    kube_target.require_standin("metrics_server = False")
+    k8s.AutoscalingV2Api(kube_target.api_client()).create_namespaced_horizontal_pod_autoscaler(kube_target.namespace, {
+        "metadata": {"name": "web"}, "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 4}})
+    kube_target.api.metrics_server = False
+    assert run_job(start_job("kube-observe", {}, bob, target=kube_target.cluster)).status == "succeeded"
+    text = logged_in(bob).get(reverse("clusters:cluster_detail", args=[kube_target.cluster.pk])).content.decode()
+    assert 'id="kube-autoscalers"' in text and "Deployment/web" in text and "1–4" in text
+    assert 'id="kube-no-metrics"' in text and 'id="chart-kube-hpa"' in text
+
+    kube_target.api.metrics_server = True
+    assert run_job(start_job("kube-observe", {}, bob, target=kube_target.cluster)).status == "succeeded"
+    text = logged_in(bob).get(reverse("clusters:cluster_detail", args=[kube_target.cluster.pk])).content.decode()
+    assert 'id="kube-no-metrics"' not in text
+
+
 def test_bob_switches_to_another_context_of_the_stored_kubeconfig(bob):
     client = logged_in(bob)
     add(client, name="prod", kubeconfig=TWO_CONTEXTS, context="prod-admin")

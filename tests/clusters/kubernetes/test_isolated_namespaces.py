@@ -111,3 +111,21 @@ def test_the_kubeconfig_is_one_kubectl_reads(isolated):
     config = yaml.safe_load(yaml.safe_dump(record.get_kubeconfig()))
     assert config["contexts"][0]["context"]["namespace"] == record.name
     assert config["clusters"][0]["cluster"]["certificate-authority-data"]
+
+
+def test_the_api_servers_addresses_may_reach_the_pods_for_the_service_proxy(kube_target, bob, sam, settings):
+    settings.KUBE_APISERVER_CIDRS = ("10.0.0.10/32",)
+    record = IsolatedNamespaceRecord.objects.create(cluster=kube_target.cluster, name=f"iso-{uuid.uuid4().hex[:8]}", owner=sam, created_by=bob)
+    job = run_kind(bob, "kube-isolated-namespace-create", record)
+    assert job.status == "succeeded", (job.error, job_lines(job))
+    try:
+        policy = k8s.NetworkingV1Api(kube_target.api_client()).read_namespaced_network_policy("isolate-namespace", record.name)
+        peers = policy.spec.ingress[0]._from
+        assert peers[0].pod_selector is not None and peers[1].ip_block.cidr == "10.0.0.10/32"
+        # and the namespace's own token may use the service proxy and read its pods' metrics
+        record.refresh_from_db()
+        review = k8s.AuthorizationV1Api(student_client(record)).create_self_subject_access_review({"spec": {"resourceAttributes": {
+            "namespace": record.name, "verb": "get", "resource": "services", "subresource": "proxy"}}})
+        assert review.status.allowed
+    finally:
+        k8s.CoreV1Api(kube_target.api_client()).delete_namespace(record.name)

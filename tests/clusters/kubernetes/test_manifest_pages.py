@@ -96,3 +96,27 @@ def test_the_owner_downloads_the_kubeconfig_from_the_page_and_it_is_audited(kube
     assert response["Content-Disposition"] == 'attachment; filename="sam-lab.kubeconfig.yaml"'
     assert AuditEvent.objects.filter(username="sam", object_id=str(record.pk)).exists()
     assert logged_in(dave).get(f"/inventory/isolated-namespaces/{record.pk}/kubeconfig/").status_code == 404
+
+
+def test_the_namespaces_form_asks_for_a_workspace_and_offers_its_terminal_and_an_update(kube_cluster, bob, sam):
+    client = logged_in(bob)
+    page = client.get(f"/inventory/clusters/{kube_cluster.pk}/namespaces/").content.decode()
+    assert '<input type="checkbox" id="id_workspace" name="workspace" value="1">' in page and '<label for="id_workspace">' in page
+    response = client.post(f"/inventory/clusters/{kube_cluster.pk}/namespaces/", {"name": "sam-ws", "owner": "sam", "workspace": "1", "token_seconds": "3600"})
+    assert response.status_code == 302
+    record = IsolatedNamespaceRecord.objects.get(name="sam-ws")
+    assert record.workspace is True and Job.objects.filter(kind="kube-isolated-namespace-create", target_id=str(record.pk)).exists()
+
+    IsolatedNamespaceRecord.objects.filter(pk=record.pk).update(state="ready")
+    page = client.get(f"/inventory/clusters/{kube_cluster.pk}/namespaces/").content.decode()
+    assert f"/terminals/open/workspace/?isolated={record.pk}" not in page  # no valid token yet
+    update = client.post(f"/inventory/isolated-namespaces/{record.pk}/update/")
+    assert update.status_code == 302 and Job.objects.filter(kind="kube-isolated-namespace-create", target_id=str(record.pk)).count() == 2
+
+
+def test_the_cluster_page_lists_running_pods_with_a_shell_for_operators(kube_cluster, bob):
+    Cluster.objects.filter(pk=kube_cluster.pk).update(observed={"kind": "kubernetes", "pods": [
+        {"namespace": "shop", "name": "web-1", "containers": ["app", "sidecar"], "default_container": "app"}]})
+    page = logged_in(bob).get(f"/inventory/clusters/{kube_cluster.pk}/").content.decode()
+    assert 'data-pod="shop/web-1"' in page and "app, sidecar" in page
+    assert f"/terminals/open/pod/?cluster={kube_cluster.pk}&amp;namespace=shop&amp;pod=web-1" in page

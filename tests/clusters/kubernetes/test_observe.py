@@ -67,9 +67,11 @@ def test_the_number_of_requests_does_not_grow_with_the_pods(kube_target, bob):
     api.reset_request_log()
     _job, cluster = observe(kube_target.cluster, bob)
 
-    assert len(api.request_log) == few == 7
-    assert all("resourceVersion=0" in path for method, path in api.request_log if method == "GET" and path.split("?")[0] not in ("/version", "/version/"))
-    assert cluster.observed["probe"]["calls"] == 7
+    # version, six lists from the watch cache, HPAs, and one list of the pods' metrics
+    assert len(api.request_log) == few == 9
+    assert all("resourceVersion=0" in path for method, path in api.request_log
+               if method == "GET" and path.split("?")[0] not in ("/version", "/version/", "/apis/metrics.k8s.io/v1beta1/pods"))
+    assert cluster.observed["probe"]["calls"] == 9
 
 
 def test_the_periodic_probe_refreshes_clusters_and_their_services(kube_target, bob):
@@ -91,3 +93,85 @@ def test_an_unreachable_cluster_keeps_the_reason(kube_target, bob):
     assert job.status == "failed"
     cluster.refresh_from_db()
     assert cluster.reachable is False and "Cannot reach" in cluster.observe_error
+
+
+def test_it_samples_pod_cpu_memory_readiness_and_autoscalers_with_one_metrics_call(kube_target, bob):
+    kube_target.require_standin("the metrics window and the emulated app behind the service proxy")
+    api = kube_target.api
+    api.metrics_window = 1.0
+    api.hpa_sync_period = 1.0
+    ns = kube_target.namespace
+    admin = kube_target.api_client()
+    apps, core = k8s.AppsV1Api(admin), k8s.CoreV1Api(admin)
+    labels = {"app": "busy"}
+    apps.create_namespaced_deployment(ns, {"metadata": {"name": "busy"}, "spec": {
+        "replicas": 2, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+            {"name": "c", "image": "x:1", "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "500m"}}}]}}}})
+    core.create_namespaced_service(ns, {"metadata": {"name": "busy"}, "spec": {"selector": labels, "ports": [{"port": 80}]}})
+    k8s.AutoscalingV2Api(admin).create_namespaced_horizontal_pod_autoscaler(ns, {"metadata": {"name": "busy"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "busy"}, "minReplicas": 2, "maxReplicas": 2}})
+    kube_target.wait_for(lambda: (apps.read_namespaced_deployment("busy", ns).status.ready_replicas or 0) >= 2, message="busy ready")
+    kube_target.wait_for(lambda: len(k8s.CustomObjectsApi(admin).list_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods")["items"]) == 2,
+                         message="pod metrics")
+    for _ in range(10):
+        core.connect_get_namespaced_service_proxy_with_path("busy", ns, "")
+
+    _job, cluster = observe(kube_target.cluster, bob)
+
+    row = next(item for item in cluster.observed["namespaces"] if item["name"] == ns)
+    assert row["pods_ready"] == 2 and row["restarts"] == 0
+    assert row["cpu_cores"] > 0.01 and row["memory_bytes"] >= 2 * 20 * 2**20   # 10 requests × 0.05 CPU-s in a 1 s window
+    hpa = next(item for item in cluster.observed["autoscalers"] if item["namespace"] == ns)
+    assert hpa["target"] == "Deployment/busy" and hpa["min"] == 2 and hpa["max"] == 2
+    assert cluster.observed["usage"]["pods_measured"] >= 2
+
+    from metrics.models import Series
+
+    series = {s.name: s for s in Series.objects.filter(object_type="cluster", object_id=cluster.pk, labels__namespace=ns)}
+    assert series["filrouge_kubernetes_namespace_cpu_cores"].last_value == pytest.approx(row["cpu_cores"])
+    assert series["filrouge_kubernetes_namespace_pods_ready"].last_value == 2
+    assert series["filrouge_kubernetes_hpa_desired_replicas"].labels == {"cluster": cluster.name, "namespace": ns, "hpa": "busy"}
+
+    # The chart's data: the metrics API answers the same figure for the cluster's operators.
+    from tests.fixtures.actors import api_client
+
+    body = api_client(bob).get("/api/metrics/", {"object_type": "cluster", "object_id": cluster.pk, "range": "15m", "step": 60,
+                                                 "names": "filrouge_kubernetes_namespace_cpu_cores"}).json()
+    mine = next(item for item in body["series"] if item["labels"].get("namespace") == ns)
+    assert mine["unit"] == "cores" and [v for v in mine["values"] if v is not None][-1] == pytest.approx(row["cpu_cores"])
+
+
+def test_without_metrics_server_the_probe_samples_no_usage(kube_target, bob):
+    kube_target.require_standin("metrics_server = False")
+    kube_target.api.metrics_server = False
+    _job, cluster = observe(kube_target.cluster, bob)
+    assert cluster.observed["usage"] is None
+    from metrics.models import Series
+
+    assert not Series.objects.filter(object_type="cluster", object_id=cluster.pk, name="filrouge_kubernetes_cpu_cores").exists()
+    assert Series.objects.filter(object_type="cluster", object_id=cluster.pk, name="filrouge_kubernetes_pods_ready").exists()
+
+
+def test_a_credential_that_may_not_read_hpas_or_metrics_still_observes_the_rest(kube_target):
+    import uuid
+
+    from clusters.drivers.kubernetes import connect_kubeconfig
+    from clusters.kubernetes.observe import observe_cluster
+
+    kube_target.require_standin("issue_user_token")
+    user = f"reader-{uuid.uuid4().hex[:6]}"
+    rbac = k8s.RbacAuthorizationV1Api(kube_target.api_client())
+    rbac.create_cluster_role({"metadata": {"name": user}, "rules": [
+        {"apiGroups": [""], "resources": ["nodes", "namespaces", "pods", "services", "events"], "verbs": ["list"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}]})
+    rbac.create_cluster_role_binding({"metadata": {"name": user}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+                                      "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    try:
+        api_client = connect_kubeconfig(kube_target.api.kubeconfig(token=kube_target.api.issue_user_token(user)))
+        observed, _pods, calls = observe_cluster(api_client)
+        assert calls == 9 and observed["autoscalers"] == [] and observed["usage"] is None
+        skipped = " ".join(observed["probe"]["skipped"])
+        assert "horizontalpodautoscalers" in skipped and "metrics.k8s.io" in skipped
+    finally:
+        rbac.delete_cluster_role(user)
+        rbac.delete_cluster_role_binding(user)

@@ -60,7 +60,9 @@ def check(environment, student):
     return attempt, {result["name"]: result for result in attempt.results}
 
 
-def test_it_runs_the_api_hpa_exercise_with_only_the_students_kubeconfig(kube_course, kube_target, sam):
+def test_it_runs_the_api_hpa_exercise_with_only_the_students_kubeconfig(kube_course, kube_target, sam, settings):
+    # The load-test check (tests/labs/providers/test_kubernetes_autoscale.py) gets a few seconds here.
+    settings.LOADTEST_MAX_SECONDS = 3
     environment = launch(kube_course, "k8s-api-hpa", sam)
     access = environment.access
     namespace = access["namespace"]
@@ -81,7 +83,7 @@ def test_it_runs_the_api_hpa_exercise_with_only_the_students_kubeconfig(kube_cou
     assert token not in launch_job_lines
 
     attempt, before = check(environment, sam)
-    assert attempt.score == 0 and attempt.max_score == 10
+    assert attempt.score == 0 and attempt.max_score == 14
     assert "No Deployment named api-poc" in before["api-poc has at least 2 ready replicas"]["detail"]
     assert before["An HPA scales api-poc from 2 to 4-8 replicas at 50-80 % CPU"]["hint"].startswith("`kubectl autoscale")
 
@@ -93,10 +95,11 @@ def test_it_runs_the_api_hpa_exercise_with_only_the_students_kubeconfig(kube_cou
                          timeout=120, message="api-poc ready")
 
     attempt, after = check(environment, sam)
-    assert {name: result["detail"] for name, result in after.items() if not result["passed"]} == {}
-    assert attempt.score == 10
+    autoscale = "Under load, the autoscaler adds replicas and answers stay fast"
+    assert {name: result["detail"] for name, result in after.items() if not result["passed"] and name != autoscale} == {}
+    assert attempt.score >= 10
     environment.refresh_from_db()
-    assert environment.score == 10
+    assert environment.score == attempt.score
 
     # A wrong HPA is reported with what was seen.
     autoscaling.patch_namespaced_horizontal_pod_autoscaler("api-poc", namespace, {"spec": {"maxReplicas": 12}})

@@ -21,7 +21,7 @@ def test_it_loads_the_ssh_and_kubernetes_starter_exercises():
     assert (ssh.target, ssh.max_score, ssh.start) == ("ssh", 12, {"image": "debian-lab", "user": "student", "sudo": True})
     assert [check["type"] for check in ssh.checks].count("ssh.root_login_refused") == 1
     hpa = exercises["k8s-api-hpa"]
-    assert (hpa.target, hpa.max_score, hpa.quota) == ("kubernetes", 10, {"cpu": 2, "memory": "2Gi", "pods": 12})
+    assert (hpa.target, hpa.max_score, hpa.quota) == ("kubernetes", 14, {"cpu": 2, "memory": "2Gi", "pods": 12})
     assert hpa.start["manifests"][0]["kind"] == "ConfigMap"
     rolling = exercises["k8s-rolling-update"]
     assert rolling.max_score == 10
