@@ -86,7 +86,8 @@ def on_call(request):
         if service.status == "failed":
             reasons.append(_("last deploy failed"))
         if service.pk in down:
-            reasons.append(_("health check failing"))
+            why = ((service.observed or {}).get("health_check") or {}).get("reason")
+            reasons.append(_("health check failing: %(reason)s") % {"reason": why} if why else _("health check failing"))
         failing.append({"service": service, "reason": ", ".join(reasons)})
     full = Series.objects.filter(name="filrouge_server_disk_used_ratio", object_type="server", last_value__gte=0.9).order_by("-last_value")
     ratios = {row.object_id: (row.last_value, row.last_at) for row in full[:20]}
