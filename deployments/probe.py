@@ -17,7 +17,7 @@ from . import naming
 
 def store_service_observations(cluster, observed, now):
     services = list(Service.objects.filter(cluster=cluster).exclude(status__in=[ServiceStatus.NEW, ServiceStatus.REMOVED]).select_related("current_release"))
-    samples, checks = [], {}
+    samples, checks, observations = [], {}, {}
     engine_host = engine_address(cluster)
     for service in services:
         if cluster.kind == "swarm":
@@ -35,11 +35,17 @@ def store_service_observations(cluster, observed, now):
         replicas_up = data.get("running") or any(row.get("state") in ("running", "paused") for row in rows)
         checks[service.pk] = None if data.get("desired") and not replicas_up and has_health_check(service) else urls
         data["restarts"] = sum(row.get("restarts", 0) for row in rows)
-        Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
+        observations[service.pk] = data
         samples.extend(service_samples(service, data, rows))
         if rows:
             samples.append(metrics.Sample("filrouge_service_restarts", data["restarts"], {"service": service.name, "project": service.project}, obj=service))
-    samples.extend(health_check_samples(services, checks))
+    outcomes = {}
+    samples.extend(health_check_samples(services, checks, outcomes=outcomes))
+    for service in services:
+        data = observations[service.pk]
+        if service.pk in outcomes:
+            data["health_check"] = outcomes[service.pk]  # why it fails, for the on-call panel
+        Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
     metrics.record_many(samples, at=now)
 
 
