@@ -10,33 +10,38 @@ import urllib3
 from urllib3 import exceptions as url_errors
 
 REASON_BODY_BYTES = 4096  # of an error answer, to read a Kubernetes Status message
+BODY_BYTES = 65536  # read of any answer: a longer one closes its connection instead of keeping it
 
 
-def check(url, timeout, headers=None, ssl_context=None):
+def check(url, timeout, headers=None, ssl_context=None, manager=None):
     """GET `url` without following redirects. Returns (status or None, seconds, error text):
-    the error text is empty for a 2xx/3xx answer, else why the check failed (the message of a
-    Kubernetes `Status` answer, e.g. 'no endpoints available for service "web"', or "HTTP
-    503"). `headers` (e.g. a bearer token) are sent, never returned; `ssl_context` verifies
-    the server of an https:// URL (and may carry a client certificate). No proxy from the
-    environment between the panel and the service."""
+    the seconds until the answer's headers; the error text is empty for a 2xx/3xx answer,
+    else why the check failed (the message of a Kubernetes `Status` answer, e.g. 'HTTP 503:
+    no endpoints available for service "web"', or "HTTP 503"). `headers` (e.g. a bearer
+    token) are sent, never returned; `ssl_context` verifies the server of an https:// URL (and
+    may carry a client certificate). `manager` (from `pool_manager`) reuses its connections.
+    No proxy from the environment between the panel and the service."""
+    own = manager is None
+    if own:
+        manager = pool_manager(ssl_context, 1)
     began = time.perf_counter()
-    pool_options = {}
-    if ssl_context is not None:
-        pool_options["ssl_context"] = ssl_context
-        if not ssl_context.check_hostname and ssl_context.verify_mode != ssl.CERT_NONE:
-            pool_options["assert_hostname"] = False  # the credential asked not to match the host name
-    manager = urllib3.PoolManager(num_pools=1, retries=False, **pool_options)
     try:
         response = manager.request(
             "GET", url, headers=headers or {}, redirect=False, preload_content=False,
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
         )
         seconds = time.perf_counter() - began
+        reusable = False
         try:
             status = response.status
-            reason = "" if 200 <= status < 400 else error_reason(status, response.headers.get("Content-Type", ""), response.read(REASON_BODY_BYTES))
+            body = response.read(BODY_BYTES)
+            reusable = response.read(1) == b""  # the whole (small) answer read: the connection can serve the next check
+            reason = "" if 200 <= status < 400 else error_reason(status, response.headers.get("Content-Type", ""), body[:REASON_BODY_BYTES])
         finally:
-            response.release_conn()
+            if reusable:
+                response.release_conn()
+            else:
+                response.close()
         return status, seconds, reason
     except url_errors.NewConnectionError:  # (a subclass of the connect timeout: first)
         return None, time.perf_counter() - began, "connection refused or unreachable"
@@ -49,7 +54,19 @@ def check(url, timeout, headers=None, ssl_context=None):
     except url_errors.HTTPError as exc:
         return None, time.perf_counter() - began, exc.__class__.__name__
     finally:
-        manager.clear()
+        if own:
+            manager.clear()
+
+
+def pool_manager(ssl_context=None, connections=8):
+    """A connection pool for checks (thread-safe): up to `connections` kept per server, so
+    checks through one API server's service proxy share TLS sessions."""
+    options = {}
+    if ssl_context is not None:
+        options["ssl_context"] = ssl_context
+        if not ssl_context.check_hostname and ssl_context.verify_mode != ssl.CERT_NONE:
+            options["assert_hostname"] = False  # the credential asked not to match the host name
+    return urllib3.PoolManager(num_pools=50, maxsize=max(1, connections), block=False, retries=False, **options)
 
 
 def error_reason(status, content_type, body):
@@ -67,17 +84,23 @@ def error_reason(status, content_type, body):
 def check_many(urls, timeout=2, budget=10, workers=8, headers=None, ssl_context=None):
     """{url: (status, seconds, error)} for each url, `workers` at a time; no check starts once
     `budget` seconds are spent (those are left out). `headers` and `ssl_context` go with
-    every check (they are for one server: e.g. a cluster's API server)."""
+    every check (they are for one server: e.g. a cluster's API server), and the checks share
+    kept-alive connections (the first check on each pays the TLS handshake)."""
     deadline = time.monotonic() + budget
 
     def one(url):
         if time.monotonic() > deadline:
             return url, None
-        return url, check(url, timeout, headers=headers, ssl_context=ssl_context)
+        return url, check(url, timeout, headers=headers, ssl_context=ssl_context, manager=manager)
 
     urls = list(dict.fromkeys(urls))
     if not urls:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(urls))), thread_name_prefix="health") as pool:
-        results = dict(pool.map(one, urls))
+    workers = max(1, min(workers, len(urls)))
+    manager = pool_manager(ssl_context, workers)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="health") as pool:
+            results = dict(pool.map(one, urls))
+    finally:
+        manager.clear()
     return {url: result for url, result in results.items() if result is not None}
