@@ -464,6 +464,10 @@ def seal_hours(now=None, batch=50):
     now = now or timezone.now()
     stop = sealed_until(now)
     begin = math.ceil((now.timestamp() - settings.METRICS_RAW_RETENTION) / HOUR_SECONDS) * HOUR_SECONDS
+    oldest = Point.objects.filter(tier=RAW).order_by("time").values_list("time", flat=True).first()
+    if oldest is None:
+        return 0
+    begin = max(begin, _chunk_hour(oldest.timestamp()))
     if stop <= begin:
         return 0
     ids = list(Series.objects.filter(last_at__gt=_utc(begin)).order_by("pk").values_list("pk", flat=True))
