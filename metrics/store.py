@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import logging
 import math
 import sys
 from array import array
@@ -16,8 +15,6 @@ from django.utils import timezone
 
 from . import names
 from .models import HOUR_SECONDS, RAW, ROLLUP, ROLLUP_SECONDS, HourChunk, Point, Rollup, Series
-
-logger = logging.getLogger("filrouge.metrics")
 
 
 class Sample:
