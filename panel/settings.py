@@ -375,6 +375,10 @@ YAML_MAX_DEPTH = int(os.environ.get("FILROUGE_YAML_MAX_DEPTH", 100))
 YAML_MAX_ALIASES = int(os.environ.get("FILROUGE_YAML_MAX_ALIASES", 1000))
 YAML_MAX_NODES = int(os.environ.get("FILROUGE_YAML_MAX_NODES", 250_000))
 API_JSON_MAX_DEPTH = int(os.environ.get("FILROUGE_API_JSON_MAX_DEPTH", 100))
+# json's decoder recurses once per level, on top of the request's own stack: past a few
+# hundred levels the interpreter's recursion limit, not this one, would answer (a 500).
+if not 1 <= API_JSON_MAX_DEPTH <= 500:
+    raise ValueError(f"FILROUGE_API_JSON_MAX_DEPTH must be between 1 and 500, not {API_JSON_MAX_DEPTH}.")
 
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at
 
