@@ -2,6 +2,7 @@
 ServiceAccount, and a shell in it that acts with that account's rights only."""
 
 import json
+import shutil
 import time
 import uuid
 
@@ -125,6 +126,12 @@ def test_the_shell_lists_its_namespace_and_is_forbidden_elsewhere(kube_target, i
         session.write((LIST_PODS.replace("NAMESPACE", "default") + "\n").encode())
         output = read_until(session, '"reason":"Forbidden"')
         assert f"system:serviceaccount:{record.name}:workspace" in output
+        if shutil.which("kubectl") or not kube_target.is_standin:
+            # kubectl with no flag: in-cluster config in a real pod, the stand-in's $KUBECONFIG here
+            session.write(b"kubectl get pods -o name | sed 's/^/seen-/'\n")
+            read_until(session, "seen-pod/workspace")
+            session.write(b"kubectl get pods -n default 2>&1 | grep -q Forbidden && echo refused-$((2+3))\n")
+            read_until(session, "refused-5")
     finally:
         session.close()
     assert record.get_kubeconfig()["users"][0]["user"]["token"] in secrets
