@@ -27,6 +27,8 @@ timings: the stand-in's metrics window and HPA sync period are set to 1 s and th
 lasts seconds; a real cluster keeps its own (metrics-server's ~15 s resolution, the HPA's
 15 s sync): the load lasts the exercise's two minutes and waits go up to a few minutes,
 and a cluster that serves no metrics.k8s.io (no metrics-server) skips with that reason.
+Under a network plugin that enforces NetworkPolicies, give the run the control plane's
+addresses in FILROUGE_KUBE_APISERVER_CIDRS too, or the service proxy cannot reach lab pods.
 """
 
 from __future__ import annotations
