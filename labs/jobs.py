@@ -391,3 +391,6 @@ def active_lab_job(environment):
 
 
 __all__ = ["LAB_KINDS", "active_lab_job", "environments_to_tear_down", "sweep_expired_environments"]
+
+# Teachers' load tests on environments: a kind of its own, registered on import (labs/loadtest.py).
+from . import loadtest  # noqa: E402,F401

@@ -16,16 +16,20 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import ValidationError
 
 from panel.accounts.access import get_visible_or_404, require
+from panel.jobs.forms import carry_errors
 from panel.jobs.models import Job, JobEvent
+from panel.jobs.services import start_job
 
 from . import environments as actions
 from .enrolment import EnrolmentError, enrol_by_code, enrol_csv, enrol_person
 from .exercise_file import ExerciseFileError, exercise_to_yaml, parse_exercise, render_instructions
 from .course_forms import CourseForm
-from .forms import EnrolCodeForm, EnrolCsvForm, EnrolPersonForm, ExerciseImportForm, ExtendForm
+from .forms import EnrolCodeForm, EnrolCsvForm, EnrolPersonForm, ExerciseImportForm, ExtendForm, LoadTestForm
 from .grid import build_grid, grades_csv
 from .jobs import LAB_KINDS, active_lab_job, is_secret_key
 from .loading import save_exercise, setup_warnings
@@ -282,10 +286,51 @@ def environment_detail(request, pk):
     context = _environment_context(environment, request.user)
     if request.htmx:
         return render(request, "labs/partials/environment_live.html", context)
+    return _environment_page(request, environment, context)
+
+
+def _environment_page(request, environment, context=None, load_form=None, status=200):
+    context = context or _environment_context(environment, request.user)
     context["instructions"] = render_instructions(environment.exercise.instructions)
     context["extend_form"] = ExtendForm()
     context.update(_terminal_context(environment, request.user, request.GET.get("member", "")))
-    return render(request, "labs/environment_detail.html", context)
+    context.update(_load_test_context(environment, request.user, load_form))
+    return render(request, "labs/environment_detail.html", context, status=status)
+
+
+def _load_test_context(environment, user, form=None):
+    """The teacher's load-test card: its form (or why there is none), the environment's last load tests."""
+    if not environment.course.is_taught_by(user):
+        return {"load_test": None}
+    from .loadtest import KIND, describe_load_test, summarize_load_test
+
+    jobs = [{"job": job, "target": describe_load_test(job), "summary": summarize_load_test(job)}
+            for job in Job.objects.visible_to(user).filter(kind=KIND, params__environment=environment.pk).order_by("-pk")[:5]]
+    unavailable = ""
+    if environment.state != EnvironmentState.READY:
+        unavailable = _("A load test needs the environment ready.")
+    if form is None and not unavailable:
+        form = LoadTestForm(environment)
+    return {"load_test": {"form": None if unavailable else form, "unavailable": unavailable, "jobs": jobs}}
+
+
+@login_required
+@lab_role_required
+@require_POST
+def environment_load_test(request, pk):
+    """A teacher starts a load test on one of their students' environments (labs/loadtest.py)."""
+    environment = get_visible_or_404(Environment.objects.select_related("exercise__course", "owner", "cluster"), request.user, pk=pk)
+    _require_teacher(environment.exercise.course, request.user)
+    form = LoadTestForm(environment, request.POST)
+    if form.is_valid():
+        try:
+            job = start_job("lab-load-test", form.params(), request.user, target=environment)
+        except ValidationError as exc:
+            carry_errors(form, exc.detail)
+        else:
+            messages.info(request, _("Load test started (job #%(job)s).") % {"job": job.pk})
+            return redirect(f"{reverse('labs:environment_detail', args=[environment.pk])}#load-test")
+    return _environment_page(request, environment, load_form=form, status=400)
 
 
 def _terminal_context(environment, user, member=""):

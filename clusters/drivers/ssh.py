@@ -19,6 +19,7 @@ import hashlib
 import io
 import secrets
 import select
+import selectors
 import shlex
 import socket
 import threading
@@ -436,6 +437,12 @@ class SshConnection:
         steps.append(f'mv -f "$t" {quoted}')
         return self.run("\n".join(steps), become=become, stdin=data, shown=f"write {path}", become_user=become_user)
 
+    def forward_local(self, remote_host: str, remote_port: int) -> "LocalForward":
+        """A port on 127.0.0.1 of this machine whose connections reach `remote_host:remote_port`
+        as the server sees it (`ssh -L`; remote_host "127.0.0.1" is the server itself). Use it in
+        a `with`; `check()` says at once whether anything answers there."""
+        return LocalForward(self, remote_host, remote_port).start()
+
     def get_file(self, path: str, become: bool = False) -> bytes | None:
         """The file's bytes, or None if it does not exist."""
         result = self.run(f"if [ -e {shlex.quote(path)} ]; then base64 -w0 {shlex.quote(path)}; else echo MISSING; fi", become=become)
@@ -443,6 +450,168 @@ class SshConnection:
             raise PermissionRefused(f"{self.target.where}: cannot read {path}: {result.output}")
         text = result.stdout.strip()
         return None if text == "MISSING" else base64.b64decode(text)
+
+
+class LocalForward:
+    """A listening socket on 127.0.0.1; each connection it accepts becomes a direct-tcpip channel
+    of the SSH connection to remote_host:remote_port, relayed both ways.
+
+    One thread relays every pair through a selector, and a few open the channels (a round trip
+    each): a thread per connection would spend its time waiting for the GIL (CPython hands it
+    over every 5 ms). It serves a load test (labs/loadtest.py) on a port that only the host
+    itself can reach; the relay is Python, so it adds latency and caps throughput
+    (benchmarks/bench_loadtest.py)."""
+
+    OPENERS = 4
+
+    def __init__(self, connection: SshConnection, remote_host: str, remote_port: int):
+        self.connection = connection
+        self.remote = (remote_host, int(remote_port))
+        self.listener: socket.socket | None = None
+        self.closed = threading.Event()
+        self.refused = 0  # connections the server could not open to the remote port
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._pairs: set = set()
+        self._threads: list[threading.Thread] = []
+        self._opener = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.listener.getsockname()[:2]
+
+    def start(self) -> "LocalForward":
+        from concurrent.futures import ThreadPoolExecutor
+
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(256)
+        listener.settimeout(0.5)
+        self.listener = listener
+        self._opener = ThreadPoolExecutor(self.OPENERS, thread_name_prefix="ssh-forward-open")
+        for target, name in ((self._accept, "ssh-forward-accept"), (self._relay, "ssh-forward-relay")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def _open_channel(self, origin=("127.0.0.1", 0)):
+        transport = self.connection.client.get_transport() if self.connection.client else None
+        if transport is None or not transport.is_active():
+            raise HostUnreachable(f"{self.connection.target.where}: the SSH connection is closed.")
+        try:
+            return transport.open_channel("direct-tcpip", self.remote, origin, timeout=self.connection.target.connect_timeout)
+        except paramiko.ChannelException as exc:
+            raise HostUnreachable(f"{self.connection.target.where}: nothing answers on port {self.remote[1]} of the host "
+                                  f"({exc.text or 'connection refused'}).") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(f"{self.connection.target.where}: cannot open a channel to port {self.remote[1]} ({exc}).") from None
+
+    def check(self) -> None:
+        """Raise HostUnreachable unless a connection to the remote port opens."""
+        self._open_channel().close()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                client, origin = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                self._opener.submit(self._connect, client, origin)
+            except RuntimeError:  # closing
+                client.close()
+                return
+
+    def _connect(self, client, origin):
+        try:
+            channel = self._open_channel(origin[:2])
+        except HostUnreachable:
+            with self._lock:
+                self.refused += 1
+            client.close()
+            return
+        client.setblocking(True)
+        pair = _ForwardPair(client, channel)
+        with self._lock:
+            if self.closed.is_set():
+                pair.close()
+                return
+            self._pairs.add(pair)
+            self._selector.register(client, selectors.EVENT_READ, pair)
+            self._selector.register(channel, selectors.EVENT_READ, pair)
+
+    def _relay(self):
+        while not self.closed.is_set():
+            with self._lock:
+                empty = not self._pairs
+            if empty:
+                self.closed.wait(0.005)
+                continue
+            for key, _events in self._selector.select(0.5):
+                pair, source = key.data, key.fileobj
+                if pair.done:
+                    continue
+                try:
+                    data = source.recv(65536)
+                    if data:
+                        (pair.channel if source is pair.client else pair.client).sendall(data)
+                    elif source is pair.client:  # the client is done sending: pass that on, keep relaying the answer
+                        self._unregister(source)
+                        pair.channel.shutdown_write()
+                    else:
+                        self._finish(pair)
+                except (OSError, paramiko.SSHException, EOFError):
+                    self._finish(pair)  # either side went away: the load generator counts what it did not get
+
+    def _unregister(self, fileobj):
+        with self._lock:
+            try:
+                self._selector.unregister(fileobj)
+            except (KeyError, ValueError):
+                pass
+
+    def _finish(self, pair):
+        self._unregister(pair.client)
+        self._unregister(pair.channel)
+        with self._lock:
+            self._pairs.discard(pair)
+        pair.close()
+
+    def close(self):
+        self.closed.set()
+        if self.listener is not None:
+            self.listener.close()
+        if self._opener is not None:
+            self._opener.shutdown(wait=True)
+        for thread in self._threads:
+            thread.join(timeout=2)
+        with self._lock:
+            pairs, self._pairs = list(self._pairs), set()
+        for pair in pairs:
+            pair.close()
+        self._selector.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _ForwardPair:
+    def __init__(self, client, channel):
+        self.client, self.channel, self.done = client, channel, False
+
+    def close(self):
+        self.done = True
+        for end in (self.channel, self.client):
+            try:
+                end.close()
+            except (OSError, paramiko.SSHException, EOFError):
+                pass
 
 
 class SshShellSession:

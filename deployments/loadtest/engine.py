@@ -3,7 +3,7 @@ optional request rate, reporting each second's figures to a callback.
 
 Why not locust: it needs gevent's monkey-patching, which does not belong in an RQ worker that
 also runs paramiko and the Kubernetes client. One asyncio loop keeps a worker's CPU busy at
-several thousand requests per second (benchmarks/loadtest_vs_ab.py compares it with `ab`).
+several thousand requests per second (benchmarks/bench_metrics.py and bench_loadtest.py compare it with `ab`).
 """
 
 import asyncio

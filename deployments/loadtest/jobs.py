@@ -3,6 +3,10 @@
 Each second goes into the job log (requests/s, latency p50/p95/p99, errors) and into metric
 series of the service (or server / cluster) for the live chart; on Kubernetes the autoscaler's
 desired replicas are sampled beside them every few seconds, so both share one time axis.
+
+Other kinds that load something reuse the parameters' shape and bounds (`LoadShapeParams`)
+and the job's body (`run_load_test`): labs/loadtest.py, a teacher's load test on a lab
+environment, whose series point at the environment.
 """
 
 import ipaddress
@@ -88,9 +92,9 @@ def service_url(service, path):
     return f"http://{host}:{ports[0]['published']}{path}"
 
 
-class LoadTestParams(serializers.Serializer):
-    service = serializers.IntegerField(required=False, allow_null=True, default=None, help_text=_("A service with a published port."))
-    url = serializers.URLField(required=False, allow_blank=True, default="", help_text=_("Or a URL on a server or cluster of the inventory."))
+class LoadShapeParams(serializers.Serializer):
+    """How hard and how long: the fields and bounds every load-test kind shares (labs reuse it)."""
+
     path = serializers.CharField(max_length=500, default="/", help_text=_("Path requested on the service."))
     method = serializers.ChoiceField(choices=["GET", "HEAD", "POST"], default="GET")
     concurrency = serializers.IntegerField(min_value=1, default=10)
@@ -117,6 +121,11 @@ class LoadTestParams(serializers.Serializer):
         if not value.startswith("/"):
             raise serializers.ValidationError(_("The path starts with /."))
         return value
+
+
+class LoadTestParams(LoadShapeParams):
+    service = serializers.IntegerField(required=False, allow_null=True, default=None, help_text=_("A service with a published port."))
+    url = serializers.URLField(required=False, allow_blank=True, default="", help_text=_("Or a URL on a server or cluster of the inventory."))
 
     def validate(self, data):
         user = self.context.get("user")
@@ -183,56 +192,83 @@ class LoadTest(JobKind):
         server = Server.objects.filter(address=host).first() if service_obj is None else None
         labels = {"service": service_obj.name, "project": service_obj.project} if service_obj else {"target": url}
         owner = {"obj": service_obj} if service_obj else ({"obj": server} if server else {"object_type": "jobs"})
-        ctx.line(
-            f"{method} {url}: {concurrency} clients, {f'{rate} requests/s' if rate else 'as fast as they can'}, {duration} s, expecting {expected_status}",
-            host=host, task="load",
-        )
         hpa = HpaReader(ctx, service_obj) if service_obj and service_obj.cluster.kind == "kubernetes" else None
 
-        def on_second(figures):
-            now = timezone.now()
-            ms = lambda value: f"{value * 1000:.1f} ms" if value is not None else "–"  # noqa: E731
-            ctx.line(
-                f"{figures['elapsed']:5.1f} s  {figures['rps']:7.1f} req/s  p50 {ms(figures['p50'])}  p95 {ms(figures['p95'])}  "
-                f"p99 {ms(figures['p99'])}  errors {figures['errors']}",
-                host=host, task="load", outcome="ok" if not figures["errors"] else "failed",
-            )
-            samples = [
-                metrics.Sample("filrouge_loadtest_requests_per_second", figures["rps"], labels, **owner),
-                metrics.Sample("filrouge_loadtest_errors_per_second", figures["errors_per_second"], labels, **owner),
-            ]
-            for key in ("p50", "p95", "p99"):
-                if figures[key] is not None:
-                    samples.append(metrics.Sample(f"filrouge_loadtest_latency_{key}_seconds", figures[key], labels, **owner))
-            if service_obj is not None:
-                observed = Service.objects.filter(pk=service_obj.pk).values_list("observed", flat=True).first() or {}
-                samples.append(metrics.Sample("filrouge_service_replicas_running", observed.get("running") or 0, labels, obj=service_obj))
-                if hpa is not None:
-                    samples.extend(hpa.samples(labels))
-            metrics.record_many(samples, at=now)
-            ctx.progress(min(duration, int(figures["elapsed"])), duration)
+        def service_samples(labels):
+            if service_obj is None:
+                return []
+            observed = Service.objects.filter(pk=service_obj.pk).values_list("observed", flat=True).first() or {}
+            samples = [metrics.Sample("filrouge_service_replicas_running", observed.get("running") or 0, labels, obj=service_obj)]
+            if hpa is not None:
+                samples.extend(hpa.samples(labels))
+            return samples
 
-        should_stop = lambda: ctx.cancelled.is_set() if hasattr(ctx, "cancelled") else False  # noqa: E731
         if headers is not None:
             ctx.line("through the Kubernetes API server's service proxy (the API server's own limits apply)", host=host, task="engine")
-        if rate is None and 200 <= expected_status < 400 and wrk_available() and headers is None:
-            # As fast as it goes: wrk (C) keeps up with `ab`, where Python would measure itself.
-            ctx.line("engine: wrk, one run per second", host=host, task="engine")
-            result = run_wrk(target_url, method=method, concurrency=concurrency, duration=duration, on_second=on_second, should_stop=should_stop)
-        else:
-            ctx.line("engine: asyncio + aiohttp" + (f", paced at {rate} requests/s" if rate else ""), host=host, task="engine")
-            result = run_load(target_url, method=method, concurrency=concurrency, duration=duration, rate=rate, expected_status=expected_status,
-                              on_second=on_second, should_stop=should_stop, headers=headers, ssl_context=ssl_context)
-            result["engine"] = "aiohttp"
-        ms = lambda value: f"{value * 1000:.1f} ms" if value is not None else "–"  # noqa: E731
+        return run_load_test(ctx, target_url, method=method, concurrency=concurrency, rate=rate, duration=duration, expected_status=expected_status,
+                             labels=labels, owner=owner, host=host, shown_url=url if target_url != url else None, extra_samples=service_samples,
+                             headers=headers, ssl_context=ssl_context)
+
+
+def _ms(value):
+    return f"{value * 1000:.1f} ms" if value is not None else "–"
+
+
+def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_status, labels, owner, host="", shown_url=None,
+                  extra_samples=None, headers=None, ssl_context=None, engine="auto"):
+    """The body of a load-test job, for every kind that loads something (labs/loadtest.py too):
+    a log line and `filrouge_loadtest_*` samples (`labels`, on `owner`: {"obj": ...} or
+    {"object_type": ...}) each second, the summary line, and JobFailed when every request failed.
+
+    `shown_url` is what the lines say is loaded when `url` is only the way there (a tunnel);
+    `extra_samples(labels)` adds samples recorded beside each second's; `headers`/`ssl_context` (an
+    API server's proxy) and `engine="aiohttp"` keep the load in the Python engine, since wrk
+    would carry a token on its command line."""
+    ctx.line(
+        f"{method} {shown_url or url}: {concurrency} clients, {f'{rate} requests/s' if rate else 'as fast as they can'}, {duration} s, expecting {expected_status}",
+        host=host, task="load",
+    )
+
+    def on_second(figures):
+        now = timezone.now()
         ctx.line(
-            f"{result['requests']} requests in {result['seconds']:.1f} s: {result['rps']:.1f} req/s, p50 {ms(result['p50'])}, "
-            f"p95 {ms(result['p95'])}, p99 {ms(result['p99'])}, {result['errors']} errors; statuses {result['statuses']}",
-            host=host, task="summary", outcome="ok" if not result["errors"] else "failed",
+            f"{figures['elapsed']:5.1f} s  {figures['rps']:7.1f} req/s  p50 {_ms(figures['p50'])}  p95 {_ms(figures['p95'])}  "
+            f"p99 {_ms(figures['p99'])}  errors {figures['errors']}",
+            host=host, task="load", outcome="ok" if not figures["errors"] else "failed",
         )
-        if result["requests"] and result["errors"] == result["requests"]:
-            raise JobFailed(f"Every request failed: {'; '.join(result['error_examples'][:2])}")
-        return result
+        samples = [
+            metrics.Sample("filrouge_loadtest_requests_per_second", figures["rps"], labels, **owner),
+            metrics.Sample("filrouge_loadtest_errors_per_second", figures["errors_per_second"], labels, **owner),
+        ]
+        for key in ("p50", "p95", "p99"):
+            if figures[key] is not None:
+                samples.append(metrics.Sample(f"filrouge_loadtest_latency_{key}_seconds", figures[key], labels, **owner))
+        if extra_samples is not None:
+            samples.extend(extra_samples(labels))
+        metrics.record_many(samples, at=now)
+        ctx.progress(min(duration, int(figures["elapsed"])), duration)
+
+    should_stop = lambda: ctx.cancelled.is_set() if hasattr(ctx, "cancelled") else False  # noqa: E731
+    use_wrk = engine == "wrk" or (engine == "auto" and rate is None and 200 <= expected_status < 400 and not headers and ssl_context is None and wrk_available())
+    if use_wrk:
+        # As fast as it goes: wrk (C) keeps up with `ab`, where Python would measure itself.
+        ctx.line("engine: wrk, one run per second", host=host, task="engine")
+        result = run_wrk(url, method=method, concurrency=concurrency, duration=duration, on_second=on_second, should_stop=should_stop)
+    else:
+        ctx.line("engine: asyncio + aiohttp" + (f", paced at {rate} requests/s" if rate else ""), host=host, task="engine")
+        secure = {key: value for key, value in (("headers", headers), ("ssl_context", ssl_context)) if value is not None}
+        result = run_load(url, method=method, concurrency=concurrency, duration=duration, rate=rate, expected_status=expected_status,
+                          on_second=on_second, should_stop=should_stop, **secure)
+        result["engine"] = "aiohttp"
+    ctx.line(
+        f"{result['requests']} requests in {result['seconds']:.1f} s: {result['rps']:.1f} req/s, p50 {_ms(result['p50'])}, "
+        f"p95 {_ms(result['p95'])}, p99 {_ms(result['p99'])}, {result['errors']} errors; statuses {result['statuses']}",
+        host=host, task="summary", outcome="ok" if not result["errors"] else "failed",
+    )
+    # wrk does not count refused connections as requests: nothing reached is a failure too.
+    if result["errors"] and result["errors"] >= result["requests"]:
+        raise JobFailed(f"Every request failed: {'; '.join(result['error_examples'][:2])}")
+    return result
 
 
 class HpaReader:

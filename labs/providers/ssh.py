@@ -249,11 +249,8 @@ class SSHProvider(Provider):
 
     # ---- what the checks use -----------------------------------------------------------
 
-    def check_target(self):
-        """A CheckTarget whose `.ssh` is a root session on the panel's sshd (pinned host key).
-
-        `.student_sshd` tells ssh.root_login_refused where the student's sshd is and which
-        host key it must present."""
+    def _panel_session(self):
+        """(connection, secret, public): root on the panel's own sshd of the host, host key pinned."""
         credential = self._credential()
         if credential is None:
             raise DriverError(_("This environment has no panel key any more: reset it to run the checks."))
@@ -263,6 +260,19 @@ class SSHProvider(Provider):
             name=self.environment.name, address=public["address"], port=public["panel_port"], user="root",
             private_key=secret["private_key"], pinned_host_key=public["panel_host_key"], command_timeout=60,
         )).connect()
+        return connection, secret, public
+
+    def panel_connection(self):
+        """A live SshConnection to the host as root, through the panel's own sshd (what checks and
+        load tests use; the student's sshd configuration cannot lock the panel out). Close it."""
+        return self._panel_session()[0]
+
+    def check_target(self):
+        """A CheckTarget whose `.ssh` is a root session on the panel's sshd (pinned host key).
+
+        `.student_sshd` tells ssh.root_login_refused where the student's sshd is and which
+        host key it must present."""
+        connection, secret, public = self._panel_session()
         target = CheckTarget(environment=self.environment, ssh=connection, labels=self.environment.labels(), cleanup=[connection.close])
         target.student_sshd = {
             "address": public["address"], "port": public["student_port"], "host_key": public["student_host_key"],

@@ -16,7 +16,7 @@ import secrets
 import pytest
 
 from .containers import remove_container, remove_run_containers, run_test_container
-from .images import build_debian_ssh_image, build_http_app_images, start_debian_host
+from .images import build_debian_ssh_image, build_http_app_images, build_slow_app_image, start_debian_host
 from .keys import generate_keypair
 from .registry import start_registry
 from .services import ensure_dockerd
@@ -39,6 +39,12 @@ def docker_client():
 def http_app_images(docker_client) -> dict:
     """{"1": tag, "2": tag, "3": tag, "plain": {...}, "repository": ...}; see images.py."""
     return build_http_app_images(docker_client)
+
+
+@pytest.fixture(scope="session")
+def slow_app_image(docker_client) -> str:
+    """Tag of the app whose /cgi-bin/slow answers after 50 ms (see images.py)."""
+    return build_slow_app_image(docker_client)
 
 
 @pytest.fixture(scope="session")

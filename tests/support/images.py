@@ -8,6 +8,9 @@ already exists nothing is rebuilt, so only the first run on a machine pays the c
   three versions serve different pages, for deploy/rolling-update/rollback tests.
   Versions 1 and 2 pass their Docker health check; version 3 never does, for
   health-gated rollouts.
+- `filrouge-test/slowapp`: busybox httpd whose /cgi-bin/slow answers after a fixed 20 ms
+  (a CGI that sleeps), so that the target, not the load generator, sets the pace: what a
+  load generator measures on it can be compared with `ab` (tests/deployments/loadtest/).
 - The Debian host image with sshd lives in debian.py and is re-exported here.
 """
 
@@ -76,3 +79,38 @@ def build_http_app_images(client) -> dict:
         result["plain"][version] = plain
     return result
 
+
+
+SLOW_APP_REPO = "filrouge-test/slowapp"
+SLOW_APP_DELAY_MS = 50
+SLOW_APP_DOCKERFILE = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+COPY www/ /www/
+EXPOSE 8080
+STOPSIGNAL SIGKILL
+LABEL filrouge.test="1" filrouge.test.image="slowapp"
+CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
+"""
+# A Content-Length and "Connection: close" as busybox's own static answers have: without them
+# wrk counts the end of each answer as a read error.
+SLOW_APP_CGI = """#!/bin/sh
+usleep {delay_us}
+printf 'Content-Type: text/plain\\r\\nContent-Length: 5\\r\\nConnection: close\\r\\n\\r\\nslow\\n'
+"""
+
+
+def build_slow_app_image(client, delay_ms: int = SLOW_APP_DELAY_MS) -> str:
+    """Build (or reuse) the slow app; its tag. GET /cgi-bin/slow answers "slow" after `delay_ms`."""
+    if not Path(BUSYBOX_STATIC).exists():
+        require(False, "static busybox is missing (apt-get install busybox-static)")
+    files = {
+        "Dockerfile": SLOW_APP_DOCKERFILE.encode(),
+        "busybox": Path(BUSYBOX_STATIC).read_bytes(),
+        "www/index.html": b"slowapp\n",
+        "www/cgi-bin/slow": SLOW_APP_CGI.format(delay_us=delay_ms * 1000).encode(),
+    }
+    tag = f"{SLOW_APP_REPO}:{inputs_hash(files)}"
+    build_context(client, tag, files, executable=["busybox", "www/cgi-bin/slow"])
+    return tag
