@@ -148,7 +148,8 @@ def test_it_samples_pod_cpu_memory_readiness_and_autoscalers_with_one_metrics_ca
     body = api_client(bob).get("/api/metrics/", {"object_type": "cluster", "object_id": cluster.pk, "range": "15m", "step": 60,
                                                  "names": "filrouge_kubernetes_namespace_cpu_cores"}).json()
     mine = next(item for item in body["series"] if item["labels"].get("namespace") == ns)
-    assert mine["unit"] == "cores" and [v for v in mine["values"] if v is not None][-1] == pytest.approx(row["cpu_cores"])
+    # (the API rounds to 6 decimals)
+    assert mine["unit"] == "cores" and [v for v in mine["values"] if v is not None][-1] == pytest.approx(row["cpu_cores"], abs=1e-6)
 
 
 def test_without_metrics_server_the_probe_samples_no_usage(kube_target, bob):
