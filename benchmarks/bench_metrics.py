@@ -13,6 +13,7 @@
    `ab` in the same run (goal >= 0.8x ab).
 """
 
+import gzip
 import json
 import os
 import re
@@ -47,8 +48,11 @@ def chart_data():
     ])
     started = time.perf_counter()
     points = int(86400 / INTERVAL)
-    for s in series:
-        Point.objects.bulk_create([Point(series=s, tier=RAW, time=now - timedelta(seconds=INTERVAL * i), value=(i % 97) / 97) for i in range(points)], batch_size=5000)
+    # In the order the probes write them: one round of every series, then the next round.
+    Point.objects.bulk_create([
+        Point(series=s, tier=RAW, time=now - timedelta(seconds=INTERVAL * i), value=round((i % 97) / 97, 6))
+        for i in reversed(range(points)) for s in series
+    ], batch_size=5000)
     print(f"{SERIES * points} points written in {time.perf_counter() - started:.1f} s", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE metrics_point") if not connection.in_atomic_block else None
@@ -57,43 +61,111 @@ def chart_data():
 
     client = Client()
     client.force_login(user)
+    query = {"object_type": "server", "object_id": server.pk, "range": "24h", "step": 15}
     times, sizes, gz_sizes = [], [], []
     for _ in range(5):
         began = time.perf_counter()
-        response = client.get("/api/metrics/", {"object_type": "server", "object_id": server.pk, "range": "24h", "step": 15})
-        times.append(time.perf_counter() - began)
-        assert response.status_code == 200, response.content[:300]
-        sizes.append(len(response.content))
-        import gzip
-
-        gz_sizes.append(len(gzip.compress(response.content)))
-    body = json.loads(response.content)
+        plain = client.get("/api/metrics/", query)
+        middle = time.perf_counter()
+        zipped = client.get("/api/metrics/", query, HTTP_ACCEPT_ENCODING="gzip")
+        times.append((middle - began, time.perf_counter() - middle))
+        assert plain.status_code == 200 and zipped.status_code == 200, plain.content[:300]
+        assert zipped.headers.get("Content-Encoding") == "gzip"
+        sizes.append(len(plain.content))
+        gz_sizes.append(len(zipped.content))
+    body = json.loads(plain.content)
     filled = sum(v is not None for s in body["series"] for v in s["values"])
     from metrics import store
 
-    store_times = []
+    store_times, before_times = [], []
     for _ in range(3):
         began = time.perf_counter()
         store.read(series, now.timestamp() - 86400, now.timestamp(), 15)
         store_times.append(time.perf_counter() - began)
-    print_table("Chart data: 24 h at 15 s, 50 series, one request (Django test client, median of 5)",
-                ["series", "points returned", "server ms (median)", "server ms (min)", "of which store.read ms", "bytes", "bytes gzip"],
-                [[len(body["series"]), filled, f"{statistics.median(times) * 1000:.0f}", f"{min(times) * 1000:.0f}",
-                  f"{statistics.median(store_times) * 1000:.0f}", sizes[-1], gz_sizes[-1]]])
-    per_row = total / rows
-    raw_day, rollup_day = 86400 // INTERVAL, 86400 // 300
-    print_table("Database growth per series (PostgreSQL, point rows with their indexes)",
-                ["bytes per point row", "raw rows/day (15 s)", "5-min rows/day", "rows kept (1 d raw + 30 d 5-min)", "bytes kept per series", "1,000 series"],
-                [[f"{per_row:.0f} ({heap / rows:.0f} heap)", raw_day, rollup_day, raw_day + 30 * rollup_day,
-                  f"{(raw_day + 30 * rollup_day) * per_row / 2**20:.2f} MiB", f"{(raw_day + 30 * rollup_day) * per_row * 1000 / 2**30:.2f} GiB"]])
+        began = time.perf_counter()
+        before_body = previous_method(series, now.timestamp() - 86400, now.timestamp(), 15)
+        before_times.append(time.perf_counter() - began)
+    plain_ms = [a for a, _ in times]
+    gzip_ms = [b for _, b in times]
+    print_table("Chart data: 24 h at 15 s, 50 series, one request (Django test client, median of 5, same data)",
+                ["method", "series", "points returned", "server ms (median)", "server ms (min)", "of which store read ms", "bytes", "bytes gzip"],
+                [["before (rows + Python bucketing + DRF JSON renderer)", len(body["series"]), filled, f"{statistics.median(before_times) * 1000:.0f}",
+                  f"{min(before_times) * 1000:.0f}", "", len(before_body), len(gzip.compress(before_body, 6))],
+                 ["now, uncompressed", len(body["series"]), filled, f"{statistics.median(plain_ms) * 1000:.0f}", f"{min(plain_ms) * 1000:.0f}",
+                  f"{statistics.median(store_times) * 1000:.0f}", sizes[-1], ""],
+                 ["now, Accept-Encoding: gzip", len(body["series"]), filled, f"{statistics.median(gzip_ms) * 1000:.0f}", f"{min(gzip_ms) * 1000:.0f}",
+                  "", "", gz_sizes[-1]]])
+    # Growth after downsampling: roll the day up into 5-minute averages, let retention drop the
+    # raw points (as a day later), and measure what is left, compacted (VACUUM FULL).
+    from datetime import timedelta as delta
+
+    from django.conf import settings
+
+    store.roll_up(now=now + delta(minutes=10))
+    store.prune(now=now + delta(seconds=settings.METRICS_RAW_RETENTION, minutes=10))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM FULL ANALYZE metrics_point")
+        cursor.execute("SELECT pg_total_relation_size('metrics_point'), (SELECT count(*) FROM metrics_point WHERE tier = 1), (SELECT count(*) FROM metrics_point)")
+        rollup_total, rollup_rows, all_rows = cursor.fetchone()
+    assert rollup_rows == all_rows, "raw points left after pruning"
+    raw_rows_day, raw_bytes_day = rows / SERIES, total / SERIES
+    rollup_rows_day, rollup_bytes_day = rollup_rows / SERIES, rollup_total / SERIES
+    kept_days = settings.METRICS_ROLLUP_RETENTION / 86400
+    steady = raw_bytes_day * settings.METRICS_RAW_RETENTION / 86400 + rollup_bytes_day * kept_days
+    print_table("Database growth per series (PostgreSQL pg_total_relation_size of metrics_point: rows and indexes, 15 s samples)",
+                ["raw rows/series/day", "raw bytes/series/day", "bytes per raw row", "5-min rows/series/day (after downsampling)",
+                 "bytes/series/day after downsampling", f"kept per series (1 d raw + {kept_days:.0f} d 5-min)", "1,000 series"],
+                [[f"{raw_rows_day:.0f}", f"{raw_bytes_day / 2**10:.0f} KiB", f"{total / rows:.0f} ({heap / rows:.0f} heap)", f"{rollup_rows_day:.0f}",
+                  f"{rollup_bytes_day / 2**10:.1f} KiB", f"{steady / 2**20:.2f} MiB", f"{steady * 1000 / 2**30:.2f} GiB"]])
+
+
+def previous_method(series_list, start, end, step):
+    """The read as it was before (kept here to compare on the same data): every point as a row
+    (series, epoch, value), bucketed in Python, written by DRF's JSON renderer. Returns the body."""
+    import math
+    from datetime import datetime, timezone as dt_timezone
+
+    from django.db import connection
+    from rest_framework.renderers import JSONRenderer
+
+    from metrics import api, store
+
+    times = store.grid(start, end, step)
+    low = datetime.fromtimestamp(times[0] - step, tz=dt_timezone.utc)
+    high = datetime.fromtimestamp(times[-1], tz=dt_timezone.utc)
+    ids = [series.pk for series in series_list]
+    first, size = times[0] - step, len(times)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT series_id, date_part('epoch', time), value FROM metrics_point WHERE series_id = ANY(%s) AND tier = 0 AND time > %s AND time <= %s",
+            [ids, low, high],
+        )
+        rows = cursor.fetchall()
+    sums = {pk: [0.0] * size for pk in ids}
+    counts = {pk: [0] * size for pk in ids}
+    for series_id, epoch, value in rows:
+        index = math.ceil((epoch - first) / step) - 1
+        if 0 <= index < size:
+            sums[series_id][index] += value
+            counts[series_id][index] += 1
+    values = {pk: [round(total / count, 6) if count else None for total, count in zip(sums[pk], counts[pk])] for pk in ids}
+    payload = {"source": "database", "from": start, "to": end, "step": step, "times": times,
+               "series": api.series_payload(series_list, times, values), "empty_reason": ""}
+    return JSONRenderer().render(payload)
 
 
 def sampling(counts):
+    """One probe round of an engine with N busybox `sleep` containers (created here with a
+    unique label, removed at the end): the list calls, the events call (restarts), the stats
+    calls, and writing the samples. Two stats scopes: "panel" (the default: only the panel's
+    own containers, here none of the N, so the calls do not grow with N) and "all" (one stats
+    call per running container, 8 at a time, with no time budget so the whole round is timed)."""
     sys.path.insert(0, os.path.dirname(__file__))
     from bench_docker_probe import remove_all, start_many
     from docker_bench_setup import docker_client, images
+    from django.test import override_settings
 
-    from clusters.docker.jobs import add_container_stats, container_samples
+    from clusters.docker.jobs import add_container_restarts, add_container_stats, container_samples
     from clusters.drivers import docker as driver
     from clusters.models import Cluster
     import metrics
@@ -101,29 +173,40 @@ def sampling(counts):
     client = docker_client()
     image = images(client)["1"]
     label = f"metrics-{uuid.uuid4().hex[:6]}"
-    cluster = Cluster.objects.create(name="bench-engine", kind="docker", endpoint="unix:///var/run/docker.sock")
     rows = []
     try:
         for count in counts:
             began = time.perf_counter()
             start_many(client, image, count, label)
             print(f"{count} containers up after {time.perf_counter() - began:.1f} s", flush=True)
-            with driver.engine(cluster) as connection:
-                for round_number in range(2):
-                    observed, calls = driver.observe_engine(connection, previous={"disk": {"at": time.time()}})
-                    cpu0, wall0 = time.process_time(), time.perf_counter()
-                    stats_calls = add_container_stats(connection, observed)
-                    wall_stats, cpu_stats = time.perf_counter() - wall0, time.process_time() - cpu0
-                    cpu1, wall1 = time.process_time(), time.perf_counter()
-                    written = metrics.record_many(container_samples(cluster, observed))
-                    wall_record, cpu_record = time.perf_counter() - wall1, time.process_time() - cpu1
-                    running = sum(1 for row in observed["containers"] if row["state"] == "running")
-                    rows.append([count, running, round_number + 1, len(calls), stats_calls, f"{wall_stats:.2f}", f"{cpu_stats:.2f}", written, f"{wall_record:.2f}", f"{cpu_record:.2f}"])
-                    print(" | ".join(map(str, rows[-1])), flush=True)
+            for scope in ("panel", "all"):
+                cluster = Cluster.objects.create(name=f"bench-engine-{count}-{scope}", kind="docker", endpoint="unix:///var/run/docker.sock")
+                previous = {"disk": {"at": time.time()}}
+                with override_settings(METRICS_DOCKER_STATS_SCOPE=scope, METRICS_DOCKER_STATS_BUDGET=0), driver.engine(cluster) as connection:
+                    for round_number in range(2):
+                        cpu0, wall0 = time.process_time(), time.perf_counter()
+                        until = time.time()
+                        observed, calls = driver.observe_engine(connection, previous=previous)
+                        if add_container_restarts(connection, observed, previous, until):
+                            calls.append("events")
+                        stats_calls = add_container_stats(connection, observed, previous=previous)
+                        wall_observe, cpu_observe = time.perf_counter() - wall0, time.process_time() - cpu0
+                        cpu1, wall1 = time.process_time(), time.perf_counter()
+                        written = metrics.record_many(container_samples(cluster, observed))
+                        wall_record, cpu_record = time.perf_counter() - wall1, time.process_time() - cpu1
+                        observed["probe"] = {"events_until": observed.pop("events_until")}
+                        previous = observed
+                        running = sum(1 for row in observed["containers"] if row["state"] == "running")
+                        rows.append([count, running, scope, round_number + 1, len(calls), stats_calls, len(calls) + stats_calls,
+                                     f"{wall_observe:.2f}", f"{cpu_observe:.2f}", written, f"{wall_record:.2f}", f"{cpu_record:.2f}"])
+                        print(" | ".join(map(str, rows[-1])), flush=True)
     finally:
         remove_all(client, label)
-    print_table("One sampling round (8 stats calls at a time; round 2 turns counters into rates)",
-                ["bench containers", "running on engine", "round", "list calls", "stats calls", "stats wall s", "stats CPU s", "points written", "record wall s", "record CPU s"], rows)
+        left = client.api.containers(all=True, filters={"label": f"filrouge.bench={label}"})
+        print(f"bench containers left behind: {len(left)}")
+    print_table("One sampling round (round 1 has no events call yet; round 2 reads events and turns counters into rates)",
+                ["bench containers", "running on engine", "stats scope", "round", "list+events calls", "stats calls", "API calls", "observe wall s",
+                 "observe CPU s", "points written", "record wall s", "record CPU s"], rows)
 
 
 def ab_rps(url, seconds):
@@ -160,7 +243,7 @@ def main(args):
     """Arguments: parts to run (chart, load, sampling; all by default) and container counts."""
     parts = [arg for arg in args if not arg.isdigit()] or ["chart", "load", "sampling"]
     counts = [int(arg) for arg in args if arg.isdigit()] or [100, 500]
-    setup_django(database="filrouge_bench_metrics")
+    setup_django(database=os.environ.get("FILROUGE_BENCH_DATABASE", "filrouge_bench_metrics"))
     if "chart" in parts:
         chart_data()
     if "load" in parts:

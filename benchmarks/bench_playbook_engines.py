@@ -37,26 +37,12 @@ django.setup()
 
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
+from common import make_fleet_servers  # noqa: E402
 from tests.support.keys import generate_keypair  # noqa: E402
 from tests.support.sshd import SshdFleet, ensure_test_user  # noqa: E402
 
 PROJECT = ROOT / "tests" / "clusters" / "data" / "projects" / "eight_role"
 SIZES = (10, 30)
-
-
-def make_servers(fleet, private_key, root):
-    from clusters.models import Credential, Group, Server
-
-    Server.objects.all().delete()
-    Group.objects.all().delete()
-    Credential.objects.all().delete()
-    credential = Credential(name="bench-key", kind="ssh-key")
-    credential.set_secret({"private_key": private_key})
-    credential.save()
-    group = Group.objects.create(name="bench", variables={"root": root})
-    servers = [Server(name=f"host{i:02d}", address=m.host, port=m.port, user=fleet.user, credential=credential) for i, m in enumerate(fleet.hosts)]
-    Server.objects.bulk_create(servers)
-    group.servers.add(*Server.objects.all())
 
 
 def run_job(forks, engine):
@@ -82,7 +68,7 @@ def one_round(fleet, private_key, size, engine):
     root = tempfile.mkdtemp(prefix="filrouge-bench-")
     os.chmod(root, 0o777)
     try:
-        make_servers(fleet, private_key, root)
+        make_fleet_servers(fleet, private_key, root)
         first = run_job(size, engine)
         second = run_job(size, engine)
     finally:

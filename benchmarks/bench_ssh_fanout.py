@@ -40,6 +40,7 @@ django.setup()
 import paramiko  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
+from common import make_fleet_servers  # noqa: E402
 from tests.support.keys import generate_keypair, paramiko_key  # noqa: E402
 from tests.support.sshd import SshdFleet, ensure_test_user  # noqa: E402
 
@@ -79,21 +80,6 @@ def floor(fleet, private_key, include_connect):
     for client in clients.values():
         client.close()
     return (finished - started) if include_connect else (finished - connected)
-
-
-def make_servers(fleet, private_key, root):
-    from clusters.models import Credential, Group, Server
-
-    Server.objects.all().delete()
-    Group.objects.all().delete()
-    Credential.objects.all().delete()
-    credential = Credential(name="bench-key", kind="ssh-key")
-    credential.set_secret({"private_key": private_key})
-    credential.save()
-    group = Group.objects.create(name="bench", variables={"root": root})
-    servers = [Server(name=f"host{i:02d}", address=m.host, port=m.port, user=fleet.user, credential=credential) for i, m in enumerate(fleet.hosts)]
-    Server.objects.bulk_create(servers)
-    group.servers.add(*Server.objects.all())
 
 
 def run_job(forks):
@@ -162,7 +148,7 @@ def main():
                 for _ in range(options.rounds):
                     root = tempfile.mkdtemp(prefix="filrouge-bench-")
                     os.chmod(root, 0o777)
-                    make_servers(fleet, private_key, root)
+                    make_fleet_servers(fleet, private_key, root)
                     first = run_job(forks=max(size, 1))
                     second = run_job(forks=max(size, 1))
                     assert second[2]["changed"] == 0 and first[2]["changed"] == 6 * size, (first, second)

@@ -68,3 +68,20 @@ def machine_line():
     import platform
 
     return f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}"
+
+
+def make_fleet_servers(fleet, private_key, root):
+    """Replace the inventory with one Server per host of an sshd fleet, all in the group "bench"
+    (whose `root` variable the recipes write under), with one SSH key credential."""
+    from clusters.models import Credential, Group, Server
+
+    Server.objects.all().delete()
+    Group.objects.all().delete()
+    Credential.objects.all().delete()
+    credential = Credential(name="bench-key", kind="ssh-key")
+    credential.set_secret({"private_key": private_key})
+    credential.save()
+    group = Group.objects.create(name="bench", variables={"root": root})
+    servers = [Server(name=f"host{i:02d}", address=m.host, port=m.port, user=fleet.user, credential=credential) for i, m in enumerate(fleet.hosts)]
+    Server.objects.bulk_create(servers)
+    group.servers.add(*Server.objects.all())

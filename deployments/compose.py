@@ -496,7 +496,7 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
         command = body["command"]
         spec["command"] = shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
     env = {}
-    for index, env_file in enumerate(_as_list(body.get("env_file"))):
+    for index, env_file in enumerate(as_list(body.get("env_file"))):
         path = env_file if isinstance(env_file, str) else (env_file or {}).get("path", "")
         full = context.path(path, plan.at("services", name, "env_file", index))
         if full is None:
@@ -507,7 +507,7 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
                 continue
             raise ComposeError(f"{filename}: {plan.at('services', name, 'env_file')}: {path} does not exist.")
         env.update(read_env_file(full))
-    env.update(_environment(body.get("environment")))
+    env.update(key_values(body.get("environment")))
     secrets = {
         key: value for key, value in env.items()
         if (SECRET_NAME.search(key) and not _is_file_pointer(key, value))
@@ -518,7 +518,7 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
     spec["secrets"] = [{"name": key, "env": key} for key in sorted(secrets)]
     if secrets:
         notes.append(f"kept as encrypted secrets: {', '.join(sorted(secrets))}")
-    for index, item in enumerate(_as_list(body.get("secrets"))):
+    for index, item in enumerate(as_list(body.get("secrets"))):
         use = _file_use(plan, context, "secrets", name, index, item, context.secrets, "/run/secrets/")
         if use:
             if use[0] in secrets:
@@ -526,20 +526,20 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
             secrets[use[0]] = use[1]
             spec["secrets"].append({"name": use[0], "path": use[2], "env": None})
     config_files = []
-    for index, item in enumerate(_as_list(body.get("configs"))):
+    for index, item in enumerate(as_list(body.get("configs"))):
         use = _file_use(plan, context, "configs", name, index, item, context.configs, "/")
         if use and use[1] is not None:
             config_files.append({"path": use[2], "content": use[1], "mode": use[3] or "0444"})
     if config_files:
         spec["config_files"] = config_files
     spec["env"] = env
-    spec["ports"] = [_port(plan, plan.at("services", name, "ports", index), item) for index, item in enumerate(_as_list(body.get("ports")))]
+    spec["ports"] = [_port(plan, plan.at("services", name, "ports", index), item) for index, item in enumerate(as_list(body.get("ports")))]
     spec["ports"] = [port for port in spec["ports"] if port]
     if body.get("expose"):
-        exposed = ", ".join(str(item) for item in _as_list(body["expose"]))
+        exposed = ", ".join(str(item) for item in as_list(body["expose"]))
         notes.append(f"expose {exposed}: reachable by the project's other services on the project network (not published on the host)")
     spec["volumes"] = []
-    for index, item in enumerate(_as_list(body.get("volumes"))):
+    for index, item in enumerate(as_list(body.get("volumes"))):
         volume = _volume(plan, context, name, index, item, declared_volumes)
         if volume:
             spec["volumes"].append(volume)
@@ -548,7 +548,7 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
     restart = body.get("restart")
     if restart:
         spec["restart_policy"] = "on-failure" if str(restart).startswith("on-failure") else str(restart)
-    labels = _environment(body.get("labels"))
+    labels = key_values(body.get("labels"))
     deploy = body.get("deploy") or {}
     for key in deploy:
         if key not in DEPLOY_KEYS:
@@ -579,7 +579,7 @@ def _service(plan, context, name, body, declared_volumes, secret_values):
     for key in (deploy.get("restart_policy") or {}):
         if key != "condition":
             plan.refuse(("services", name, "deploy", "restart_policy", key), "not supported")
-    labels.update(_environment(deploy.get("labels")))
+    labels.update(key_values(deploy.get("labels")))
     spec["labels"] = labels
     depends = body.get("depends_on") or []
     spec["depends_on"] = list(depends.keys()) if isinstance(depends, dict) else [str(item) for item in depends]
@@ -649,7 +649,7 @@ def _build(plan, context, name, body):
         raise ComposeError(f"{context.filename}: {where}: {exc}.") from None
     args = build.get("args") or {}
     # An argument without a value is passed empty, as docker-compose does (its `config` says '').
-    args = _environment(args) if isinstance(args, (dict, list)) else {}
+    args = key_values(args) if isinstance(args, (dict, list)) else {}
     if "image" in body:
         repository, _tag = split_image(str(body["image"]))
     else:
@@ -700,13 +700,17 @@ def split_image(reference):
     return reference, "latest"
 
 
-def _as_list(value):
+def as_list(value):
+    """None as [], a single value as a one-item list, a list as itself (compose's "string or list")."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _environment(value):
+def key_values(value):
+    """A compose "list or mapping" of strings (environment, labels, build args) as a dict of
+    strings: `["A=1", "B"]` and `{A: 1, B: null}` both give {"A": "1", "B": ""}; booleans are
+    written as compose writes them ("true", "false")."""
     if not value:
         return {}
     if isinstance(value, dict):

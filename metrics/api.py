@@ -7,8 +7,11 @@ One answer shape whichever engine serves it (docs/api-guide.md, "Metrics"):
 
 import time
 
+import orjson
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.gzip import gzip_page
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -109,6 +112,15 @@ def query(user, params):
     }
 
 
+def json_response(payload):
+    """The answer as compact JSON. A day of 15 s points for 50 series is about 290,000 numbers:
+    orjson writes them some ten times faster than the json module behind DRF's renderer."""
+    return HttpResponse(orjson.dumps(payload), content_type="application/json")
+
+
+# Gzip here only (not site-wide: pages carry CSRF tokens): a chart's answer is long runs of
+# similar numbers and shrinks tenfold or more.
+@method_decorator(gzip_page, name="dispatch")
 class MetricsQuery(APIView):
     """Series of one object over a time range, averaged on a step grid."""
 
@@ -133,7 +145,7 @@ class MetricsQuery(APIView):
         params = QueryParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         try:
-            return Response(query(request.user, params.validated_data))
+            return json_response(query(request.user, params.validated_data))
         except prometheus.PrometheusError as exc:
             return Response({"detail": str(exc)}, status=503)
 

@@ -34,6 +34,16 @@ CATALOGUE = {
     "filrouge_service_restarts": ("count", GAUGE, _("Restarts")),
     "filrouge_service_hpa_desired_replicas": ("count", GAUGE, _("Autoscaler desired replicas")),
     "filrouge_service_hpa_current_replicas": ("count", GAUGE, _("Autoscaler current replicas")),
+    # -- samplers: restarts and health checks (clusters/docker/jobs.py, deployments/probe.py) --
+    # Docker containers: starts after the first, counted from the engine's events since the
+    # panel first saw the container (one events call per probe round).
+    # (filrouge_container_restarts and filrouge_service_restarts above carry them.)
+    # Each service's health check made by the probe: an HTTP GET to every replica's published
+    # port (its HTTP health check's path, or "/"): the slowest replica's time, and 1 when every
+    # replica answered 2xx/3xx, 0 otherwise.
+    "filrouge_service_health_check_seconds": ("seconds", GAUGE, _("Health check time")),
+    "filrouge_service_health_check_up": ("bool", GAUGE, _("Health check passing")),
+    # -- end samplers --
     # Kubernetes clusters (clusters/kubernetes/jobs.py: cluster_samples, from one observation)
     "filrouge_kubernetes_nodes_ready": ("count", GAUGE, _("Nodes ready")),
     "filrouge_kubernetes_pods": ("count", GAUGE, _("Pods")),

@@ -183,6 +183,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
+    # metrics.Point's unique index carries the value (a covering index) on PostgreSQL; SQLite
+    # has none, and metrics' migration 0002 gives it a plain unique index instead.
+    SILENCED_SYSTEM_CHECKS = ["models.W039"]
     if os.environ.get("FILROUGE_TEST_SQLITE_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["FILROUGE_TEST_SQLITE_NAME"]}
     if str(DATABASES["default"]["NAME"]) not in ("", ":memory:") and not str(DATABASES["default"]["NAME"]).startswith("file:"):
@@ -372,6 +375,10 @@ YAML_MAX_DEPTH = int(os.environ.get("FILROUGE_YAML_MAX_DEPTH", 100))
 YAML_MAX_ALIASES = int(os.environ.get("FILROUGE_YAML_MAX_ALIASES", 1000))
 YAML_MAX_NODES = int(os.environ.get("FILROUGE_YAML_MAX_NODES", 250_000))
 API_JSON_MAX_DEPTH = int(os.environ.get("FILROUGE_API_JSON_MAX_DEPTH", 100))
+# json's decoder recurses once per level, on top of the request's own stack: past a few
+# hundred levels the interpreter's recursion limit, not this one, would answer (a 500).
+if not 1 <= API_JSON_MAX_DEPTH <= 500:
+    raise ValueError(f"FILROUGE_API_JSON_MAX_DEPTH must be between 1 and 500, not {API_JSON_MAX_DEPTH}.")
 
 API_TOKEN_LAST_USED_RESOLUTION = 60  # seconds between writes of last_used_at
 
@@ -414,6 +421,13 @@ METRICS_CHART_POLL_SECONDS = env_int("FILROUGE_METRICS_CHART_POLL_SECONDS", 15)
 METRICS_DOCKER_STATS_WORKERS = env_int("FILROUGE_METRICS_DOCKER_STATS_WORKERS", 8)
 # ...and no new stats call after this many seconds of a probe round (the rest go first next round).
 METRICS_DOCKER_STATS_BUDGET = env_int("FILROUGE_METRICS_DOCKER_STATS_BUDGET", 20)
+# ...and only for the panel's own containers (services it deployed, lab environments): "panel";
+# or for every running container of the engine: "all".
+METRICS_DOCKER_STATS_SCOPE = os.environ.get("FILROUGE_METRICS_DOCKER_STATS_SCOPE", "panel")
+# Service health checks the probe makes (an HTTP GET to each replica's published port): at most
+# this many seconds each, and none started after the budget of a round is spent.
+METRICS_HEALTH_CHECK_TIMEOUT = env_int("FILROUGE_METRICS_HEALTH_CHECK_TIMEOUT", 2)
+METRICS_HEALTH_CHECK_BUDGET = env_int("FILROUGE_METRICS_HEALTH_CHECK_BUDGET", 10)
 # Load tests (deployments/loadtest.py): hard limits a job's parameters cannot exceed.
 LOADTEST_MAX_SECONDS = env_int("FILROUGE_LOADTEST_MAX_SECONDS", 300)
 LOADTEST_MAX_CONCURRENCY = env_int("FILROUGE_LOADTEST_MAX_CONCURRENCY", 200)

@@ -12,11 +12,8 @@ import is still an arrow) and dotted paths handed to import_string / import_modu
 """
 
 import ast
-import pickle
+import gc
 import re
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -37,35 +34,30 @@ COMPOSITION = ("panel/urls.py", "panel/api_urls.py", "panel/dashboard/")
 DOTTED = re.compile(r"^[a-z_]+(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
-def parse_in_fresh_thread(source):
-    """ast.parse on a thread of its own. CPython 3.11 keeps a per-thread recursion count that
-    an earlier test's caught RecursionError (deep JSON, YAML depth) can leave skewed, and the
-    AST constructor then raises SystemError "recursion depth mismatch"; a new thread starts at 0."""
-    result = {}
+def parse_without_collecting(source):
+    """ast.parse with garbage collection held off while it runs.
 
-    def parse():
-        try:
-            result["tree"] = ast.parse(source)
-        except BaseException as error:  # handed back to the caller's thread
-            result["error"] = error
-
-    thread = threading.Thread(target=parse)
-    thread.start()
-    thread.join()
-    if isinstance(result.get("error"), SystemError):  # still skewed: parse in a process of its own
-        out = subprocess.run([sys.executable, "-c", "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse(sys.stdin.read())))"],
-                             input=source.encode(), capture_output=True, check=True)
-        return pickle.loads(out.stdout)
-    if "error" in result:
-        raise result["error"]
-    return result["tree"]
+    CPython before 3.11.8 keeps the AST constructor's recursion depth in state the whole
+    interpreter shares (gh-106905). The constructor runs no Python code, except when an
+    allocation starts a collection whose finalizers do: the GIL can then go to another
+    thread, and if that thread calls ast.parse too (3.11 formats the caret lines of a
+    traceback with it, e.g. a live server logging an error), the first parse raises
+    SystemError "AST constructor recursion depth mismatch" for a tree it built correctly.
+    With collection held off, no other thread runs while the tree is built."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def imported_modules(source):
     """(line, module) for every import statement and every dotted module path in a string
     literal of the source (import_string("deployments.backends...") is an import too)."""
     found = []
-    for node in ast.walk(parse_in_fresh_thread(source)):
+    for node in ast.walk(parse_without_collecting(source)):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

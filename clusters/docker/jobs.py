@@ -143,17 +143,18 @@ def probe_cluster(cluster, ctx=None, connection=None):
         swarm = cluster.kind == "swarm"
         if connection is None:
             with driver.engine(cluster, ctx) as opened:
-                observed, calls = driver.observe_engine(opened, swarm=swarm, previous=cluster.observed)
-                stats_calls = add_container_stats(opened, observed, previous=cluster.observed)
+                observed, calls, stats_calls = _observe(opened, swarm, cluster.observed)
         else:
-            observed, calls = driver.observe_engine(connection, swarm=swarm, previous=cluster.observed)
-            stats_calls = add_container_stats(connection, observed, previous=cluster.observed)
+            observed, calls, stats_calls = _observe(connection, swarm, cluster.observed)
     except JobFailed as exc:
         Cluster.objects.filter(pk=cluster.pk).update(reachable=False, observe_error=str(exc)[:2000], observed_at=timezone.now())
         raise
     seconds = time.perf_counter() - started
     now = timezone.now()
-    observed["probe"] = {"calls": len(calls), "stats_calls": stats_calls, "seconds": round(seconds, 3), "at": now.isoformat()}
+    observed["probe"] = {
+        "calls": len(calls), "stats_calls": stats_calls, "seconds": round(seconds, 3), "at": now.isoformat(),
+        "events_until": observed.pop("events_until", None),
+    }
     Cluster.objects.filter(pk=cluster.pk).update(
         observed=observed, observed_at=now, reachable=True, version=observed["engine"]["version"], observe_error=""
     )
@@ -165,11 +166,47 @@ def probe_cluster(cluster, ctx=None, connection=None):
     }
 
 
+def _observe(connection, swarm, previous):
+    """One round: the list calls, the restart count of each container (one events call), the
+    stats calls. Returns (observed, list calls, stats calls)."""
+    until = time.time()
+    observed, calls = driver.observe_engine(connection, swarm=swarm, previous=previous)
+    if add_container_restarts(connection, observed, previous, until):
+        calls.append("events")
+    stats_calls = add_container_stats(connection, observed, previous=previous)
+    return observed, calls, stats_calls
+
+
+def add_container_restarts(connection, observed, previous, until):
+    """Put on each container's row how many times it restarted since the panel first saw it:
+    the last round's count plus the starts the engine logged since then (a start of a container
+    the last round did not know is its first start, not a restart). Returns whether it asked
+    the engine (not on the first round: there is no "since" yet)."""
+    previous = previous or {}
+    since = (previous.get("probe") or {}).get("events_until")
+    before = {row["id"]: row.get("restarts", 0) for row in previous.get("containers") or []}
+    starts = driver.container_starts(connection, since, until) if since else {}
+    for row in observed["containers"]:
+        count = starts.get(row["id"], 0)
+        if row["id"] not in before and count:
+            count -= 1
+        row["restarts"] = before.get(row["id"], 0) + count
+    observed["events_until"] = until
+    return bool(since)
+
+
+def in_stats_scope(row):
+    """Stats (one call per container) only for the containers whose pages carry charts, unless
+    FILROUGE_METRICS_DOCKER_STATS_SCOPE=all."""
+    return settings.METRICS_DOCKER_STATS_SCOPE == "all" or row.get("panel")
+
+
 def add_container_stats(connection, observed, previous=None):
     """Put each running container's CPU, memory and network counters on its row (one bounded
     round of one-shot stats calls, within METRICS_DOCKER_STATS_BUDGET seconds); returns how
-    many calls it made. Containers the last round did not reach go first."""
-    running = [row for row in observed["containers"] if row["state"] == "running"]
+    many calls it made. Only the panel's own containers (services, lab environments; see
+    in_stats_scope); containers the last round did not reach go first."""
+    running = [row for row in observed["containers"] if row["state"] == "running" and in_stats_scope(row)]
     sampled_before = {row["id"] for row in (previous or {}).get("containers") or [] if row.get("stats")}
     running.sort(key=lambda row: row["id"] in sampled_before)
     stats, calls = driver.container_stats(
@@ -198,10 +235,12 @@ def container_samples(cluster, observed):
         metrics.Sample("filrouge_engine_containers_unhealthy", counts.get("unhealthy", 0), engine, obj=cluster),
     ]
     for row in observed["containers"]:
-        figures = row.get("stats")
-        if not figures:
+        if not in_stats_scope(row):
             continue
         labels = {"cluster": cluster.name, "container": row["name"], "project": row.get("project", ""), "service": row.get("service", "")}
+        # Restarts for every one of them, running or not: a container caught restarting is the one to see.
+        samples.append(metrics.Sample("filrouge_container_restarts", row.get("restarts", 0), labels, obj=cluster))
+        figures = row.get("stats") or {}
         for name, key in CONTAINER_FIGURES:
             if key in figures:
                 samples.append(metrics.Sample(name, figures[key], labels, obj=cluster))

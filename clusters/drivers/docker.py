@@ -511,6 +511,9 @@ def container_row(item):
         "service": labels.get("filrouge.service", ""),
         "project": labels.get("filrouge.project", ""),
         "release": labels.get("filrouge.release", ""),
+        # The panel's own containers (a service it deployed, a lab environment): the ones
+        # whose pages carry charts, so the ones the probe takes stats for.
+        "panel": bool(labels.get("filrouge.project") or labels.get("filrouge.managed") or labels.get("filrouge.env")),
     }
 
 
@@ -782,6 +785,29 @@ def stats_figures(raw):
     return {key: value for key, value in figures.items() if value is not None}
 
 
+def container_starts(connection, since, until):
+    """{short container id: how many times it started} between two epoch times, from the
+    engine's event log: one call whatever the number of containers (`inspect` would tell a
+    container's RestartCount, but at one call per container). A restart by its restart
+    policy, by `docker restart` or by a stop and a start each count once."""
+    filters = {"type": ["container"], "event": ["start"]}
+    starts = {}
+    with docker_errors(f"the Docker engine at {connection.description}"):
+        # Times to the nanosecond ("seconds.nanoseconds", what the engine parses), so that two
+        # rounds neither overlap nor leave a gap; `until` not in the future: the engine would
+        # hold the answer open until then.
+        for event in connection.api.events(since=_engine_time(since), until=_engine_time(until), filters=filters, decode=True):
+            container_id = (event.get("id") or (event.get("Actor") or {}).get("ID") or "")[:12]
+            if container_id:
+                starts[container_id] = starts.get(container_id, 0) + 1
+    return starts
+
+
+def _engine_time(epoch):
+    seconds = int(epoch)
+    return f"{seconds}.{min(int((epoch - seconds) * 1e9), 999_999_999):09d}"
+
+
 def container_stats(connection, container_ids, workers=8, budget=None):
     """{container id: figures} for running containers: one one-shot `stats` call each (the
     Docker API has no call for many containers), at most `workers` at a time, in the given
@@ -808,6 +834,10 @@ def container_stats(connection, container_ids, workers=8, budget=None):
                 if "is not running" in _explanation(exc):
                     return container_id, None
                 raise
+            except ValueError:
+                # An empty answer (requests' JSONDecodeError): the container was stopping,
+                # restarting or paused just then. It is sampled next round.
+                return container_id, None
 
     if not container_ids:
         return {}, 0

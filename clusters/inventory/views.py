@@ -168,14 +168,19 @@ def known_hosts_import(request):
                             pinned += pin_key(server, row["key"], request.user, how=f"imported from {data['source']}")
                 messages.success(request, _("Pinned %(n)d host key(s) from %(source)s.") % {"n": pinned, "source": data["source"]})
                 return redirect("clusters:server_list")
-            if request.POST.get("confirm") != "1":
-                # Re-show the text (an uploaded file too) so that "Pin" sends what was previewed.
-                post = request.POST.copy()
-                post["text"] = data["text"]
-                form = KnownHostsForm(post)
-                form.is_valid()
+            form = previewed_form(KnownHostsForm, request, data["text"])
     status = 400 if (form.errors or error) else 200
     return render(request, "clusters/known_hosts.html", {"form": form, "rows": rows, "warnings": warnings, "error": error}, status=status)
+
+
+def previewed_form(form_class, request, text):
+    """The form of a preview, bound again with the text it read, an uploaded file's too:
+    a file input comes back empty, so the confirm button would otherwise send nothing."""
+    post = request.POST.copy()
+    post["text"] = text
+    form = form_class(post)
+    form.is_valid()
+    return form
 
 
 def accept_offered_key(server, user):
@@ -391,6 +396,7 @@ def inventory_import(request):
                 messages.success(request, _("Imported: %(servers)d server(s) created, %(updated)d updated, %(groups)d group(s) created.") % {
                     "servers": counts["servers_created"], "updated": counts["servers_updated"], "groups": counts["groups_created"]})
                 return redirect("clusters:server_list")
+            form = previewed_form(ImportForm, request, data["text"])
     status = 400 if (form.errors or error) else 200
     return render(request, "clusters/import.html", {"form": form, "plan": plan, "error": error}, status=status)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import yaml
 from django.utils.translation import gettext as _
 
-from deployments.compose import ComposeError, duration_seconds, load_yaml, memory_mib
+from deployments.compose import ComposeError, as_list, duration_seconds, key_values, load_yaml, memory_mib
 from panel.lib import safe_yaml
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -285,15 +285,15 @@ def _service(problems, name, body, port_map, declared_volumes, allowed_registrie
         value = body.get(key)
         if value is not None:
             setattr(service, key, shlex.split(value) if isinstance(value, str) else [str(part) for part in value])
-    service.environment = _mapping(body.get("environment"))
-    service.labels = {k: v for k, v in _mapping(body.get("labels")).items() if not k.startswith("filrouge.")}
+    service.environment = key_values(body.get("environment"))
+    service.labels = {k: v for k, v in key_values(body.get("labels")).items() if not k.startswith("filrouge.")}
     service.working_dir = str(body.get("working_dir") or "")
     service.user = str(body.get("user") or "")
-    for index, item in enumerate(_as_list(body.get("ports"))):
+    for index, item in enumerate(as_list(body.get("ports"))):
         port = _port(problems, path + ("ports", index), item, port_map)
         if port:
             service.ports.append(port)
-    for index, item in enumerate(_as_list(body.get("volumes"))):
+    for index, item in enumerate(as_list(body.get("volumes"))):
         volume = _volume(problems, path + ("volumes", index), item, declared_volumes)
         if volume:
             service.volumes.append(volume)
@@ -327,24 +327,6 @@ def _check_image(problems, path, reference, allowed_registries):
     if registry and registry not in allowed_registries:
         allowed = ", ".join(sorted(allowed_registries)) or _("none: use images already on the lab host")
         problems.add(path, _("registry %(registry)s is not allowed for this exercise (allowed: %(allowed)s)") % {"registry": registry, "allowed": allowed})
-
-
-def _mapping(value):
-    if not value:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-    result = {}
-    for item in value:
-        key, _sep, val = str(item).partition("=")
-        result[key] = val
-    return result
-
-
-def _as_list(value):
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def _port(problems, path, item, port_map):

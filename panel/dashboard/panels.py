@@ -62,19 +62,36 @@ def recent_failures(request):
     return {"jobs": list(jobs.order_by("-finished_at", "-id")[:10])}
 
 
+HEALTH_CHECK_FRESH = timedelta(minutes=5)  # a few probe rounds: an older "down" says nothing about now
+
+
 def on_call(request):
-    """What a person on call looks at first: failing services, hosts over 90% disk, workers."""
+    """What a person on call looks at first: failing services (their last deploy failed, or the
+    probe's health check fails now), hosts over 90% disk (with the age of the figure), workers."""
     if not getattr(request.user, "is_operator", False):
         return {"visible": False}
     from clusters.models import Server
     from deployments.models import Service
     from metrics.models import Series
 
-    failing = list(Service.objects.visible_to(request.user).filter(status="failed").select_related("cluster").order_by("name")[:10])
+    services = Service.objects.visible_to(request.user).exclude(status="removed")
+    down = set(
+        Series.objects.filter(
+            name="filrouge_service_health_check_up", object_type="service", last_value=0, last_at__gte=timezone.now() - HEALTH_CHECK_FRESH,
+        ).values_list("object_id", flat=True)
+    )
+    failing = []
+    for service in services.filter(Q(status="failed") | Q(pk__in=down)).select_related("cluster").order_by("name")[:10]:
+        reasons = []
+        if service.status == "failed":
+            reasons.append(_("last deploy failed"))
+        if service.pk in down:
+            reasons.append(_("health check failing"))
+        failing.append({"service": service, "reason": ", ".join(reasons)})
     full = Series.objects.filter(name="filrouge_server_disk_used_ratio", object_type="server", last_value__gte=0.9).order_by("-last_value")
-    ratios = {row.object_id: row.last_value for row in full[:20]}
+    ratios = {row.object_id: (row.last_value, row.last_at) for row in full[:20]}
     servers = [
-        {"server": server, "used": ratios[server.pk]}
+        {"server": server, "used": ratios[server.pk][0], "at": ratios[server.pk][1]}
         for server in Server.objects.visible_to(request.user).filter(pk__in=list(ratios))
     ]
     servers.sort(key=lambda row: -row["used"])

@@ -1,6 +1,7 @@
 """GET /api/metrics/: the series of one object, on a grid, for the people allowed to see it."""
 
 import time
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.utils import timezone
@@ -108,3 +109,24 @@ def test_the_server_service_and_dashboard_pages_carry_their_charts(bob):
     assert 'class="metric-chart"' in page and 'data-names="filrouge_server_load1"' in page and "<script>" not in page
     dashboard = logged_in(bob).get("/").content.decode()
     assert 'id="chart-dashboard-queue"' in dashboard and "Hosts over 90% disk" in dashboard
+
+
+def test_at_the_samples_own_step_each_point_lands_in_its_slot_and_two_in_one_step_are_averaged(bob):
+    server = Server.objects.create(name="web01", address="127.0.0.1")
+    now = (time.time() // 15) * 15
+    moment = timezone.datetime.fromtimestamp(now - 600, tz=dt_timezone.utc)
+    for n in range(10):
+        metrics.record("filrouge_server_load1", n, {"server": "web01"}, obj=server, at=moment + timezone.timedelta(seconds=15 * n))
+    metrics.record("filrouge_server_load1", 4.0, {"server": "web01"}, obj=server, at=moment + timezone.timedelta(seconds=15 * 9 - 5))
+
+    answer = api_client(bob).get("/api/metrics/", {"object_type": "server", "object_id": server.pk, "range": "15m", "step": 15}, HTTP_ACCEPT_ENCODING="gzip")
+
+    assert answer.status_code == 200 and answer["Content-Encoding"] == "gzip" and answer["Content-Type"] == "application/json"
+    import gzip
+    import json
+
+    body = json.loads(gzip.decompress(answer.content))
+    [series] = body["series"]
+    slot = body["times"].index(int(now - 600))
+    assert series["values"][slot:slot + 10] == [0, 1, 2, 3, 4, 5, 6, 7, 8, (9 + 4) / 2]
+    assert all(value is None for value in series["values"][:slot] + series["values"][slot + 10:])

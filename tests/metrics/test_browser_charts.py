@@ -33,7 +33,8 @@ def last_value(values):
 @pytest.mark.docker
 @override_settings(METRICS_CHART_POLL_SECONDS=1)
 def test_a_containers_cpu_chart_rises_live_while_it_burns_cpu(live_server, page, artifacts, bob, docker_client, container_factory, http_app_images):
-    container = container_factory(http_app_images["1"])
+    # One of the panel's containers (a service's replica): the probe takes stats for those.
+    container = container_factory(http_app_images["1"], labels={"filrouge.project": "charts", "filrouge.service": "burner"})
     cluster = Cluster.objects.create(name="local", kind="docker", endpoint="unix:///var/run/docker.sock")
     series = lambda: Series.objects.filter(name="filrouge_container_cpu_cores", labels__container=container.name).first()  # noqa: E731
     probe_cluster(cluster)

@@ -55,7 +55,8 @@ def test_a_round_of_samples_finds_and_creates_its_series_in_a_few_queries(django
 def test_after_four_simulated_days_rows_per_series_stay_bounded_and_charts_cover_the_range():
     names = ["filrouge_server_load1", "filrouge_server_memory_available_bytes", "filrouge_server_disk_free_bytes"]
     metrics.record_many([metrics.Sample(name, 0, {"server": "web01"}) for name in names], at=at(-INTERVAL))
-    series = list(Series.objects.filter(name__in=names))
+    # In the order of `names` (the load first: its values are the plain sawtooth).
+    series = sorted(Series.objects.filter(name__in=names), key=lambda s: names.index(s.name))
     days = 4
     hour = 3600
     highest = {"raw": 0, "rollup": 0}

@@ -1,9 +1,11 @@
 """Reaching a real Docker engine by unix socket, tcp+TLS (client certificates) and ssh://
 through an inventory server with a pinned host key; the connect test job and the probe."""
 
+import time
 import uuid
 
 import pytest
+from django.test import override_settings
 
 from clusters.drivers import docker as driver
 from clusters.drivers.base import AuthFailed, HostKeyMismatch
@@ -157,7 +159,9 @@ def test_the_stored_probe_takes_disk_usage_again_only_when_it_is_old(docker_clie
     second = probe_cluster(cluster)
     cluster.refresh_from_db()
 
-    assert first["calls"] == 6 and second["calls"] == 5  # df is reused while it is younger than 5 min
+    # df is reused while it is younger than 5 min; the second round reads the engine's events
+    # since the first (restarts): one call, whatever the number of containers.
+    assert first["calls"] == 6 and second["calls"] == 6
     assert cluster.observed["disk"]["at"] == disk_at
     assert cluster.observed_at is not None and cluster.version == docker_client.version()["Version"]
 
@@ -190,3 +194,78 @@ def test_a_locally_built_image_is_pushed_to_a_registry_with_its_credential(docke
 
     assert pushed == f"{repository}:7"
     assert registry_with_auth.tags("lab/pushed") == ["7"]
+
+
+def probe_until(cluster, done, timeout=20):
+    """Probe again and again until `done(cluster)` (the engine's events are read by the second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cluster.refresh_from_db()  # the probe counts from the last round stored
+        probe_cluster(cluster)
+        cluster.refresh_from_db()
+        if done(cluster) or time.monotonic() > deadline:
+            return cluster
+        time.sleep(0.5)
+
+
+def test_stats_are_taken_for_the_panels_containers_only_and_restarts_count_real_restarts(docker_client, container_factory, http_app_images, db):
+    from metrics.models import Series
+
+    project = f"t{uuid.uuid4().hex[:8]}"
+    ours = container_factory(http_app_images["1"], labels={"filrouge.project": project, "filrouge.service": "web"})
+    other = container_factory(http_app_images["1"])
+    cluster = Cluster.objects.create(name=f"probe-{project}", kind="docker", endpoint="unix:///var/run/docker.sock")
+
+    first = probe_cluster(cluster)
+    cluster.refresh_from_db()
+    rows = {row["name"]: row for row in cluster.observed["containers"]}
+    assert "stats" in rows[ours.name] and "stats" not in rows[other.name]
+    assert first["stats_calls"] == sum(1 for row in rows.values() if row["panel"] and row["state"] == "running")
+    assert rows[ours.name]["restarts"] == 0
+
+    docker_client.api.restart(ours.id, timeout=1)
+    docker_client.api.restart(ours.id, timeout=1)
+    cluster = probe_until(cluster, lambda c: next(row for row in c.observed["containers"] if row["name"] == ours.name)["restarts"] >= 2)
+
+    row = next(row for row in cluster.observed["containers"] if row["name"] == ours.name)
+    assert row["restarts"] == 2
+    series = Series.objects.get(name="filrouge_container_restarts", labels__container=ours.name)
+    assert series.last_value == 2 and series.object_id == cluster.pk
+    assert not Series.objects.filter(name="filrouge_container_restarts", labels__container=other.name).exists()
+    probe_cluster(cluster)  # no new start: the count stays
+    series.refresh_from_db()
+    assert series.last_value == 2
+
+
+@pytest.mark.worker
+def test_the_probe_times_each_services_health_check_and_counts_its_restarts(worker, bob, docker_client, pushed_images, project):
+    from metrics.models import Series
+
+    cluster = Cluster.objects.create(name="probe-health", kind="docker", endpoint="unix:///var/run/docker.sock")
+    service = make_service(cluster, project, image=pushed_images["repository"], tag="1", replicas=1,
+                           health_check={"type": "http", "port": 8080, "path": "/"})
+    assert_succeeded(releases.deploy(service, bob)[1])
+
+    probe_cluster(cluster)
+
+    latency = Series.objects.get(name="filrouge_service_health_check_seconds", object_type="service", object_id=service.pk)
+    up = Series.objects.get(name="filrouge_service_health_check_up", object_type="service", object_id=service.pk)
+    assert 0 < latency.last_value < 2 and up.last_value == 1
+    assert latency.labels == {"service": service.name, "project": project}
+
+    [container] = docker_client.api.containers(filters={"label": [f"filrouge.project={project}"]})
+    docker_client.api.pause(container["Id"])  # it stops answering: the check times out
+    try:
+        with override_settings(METRICS_HEALTH_CHECK_TIMEOUT=1):
+            cluster.refresh_from_db()
+            probe_cluster(cluster)
+    finally:
+        docker_client.api.unpause(container["Id"])
+    latency.refresh_from_db()
+    up.refresh_from_db()
+    assert up.last_value == 0 and latency.last_value >= 1
+
+    docker_client.api.restart(container["Id"], timeout=1)
+    probe_until(cluster, lambda c: (Series.objects.filter(name="filrouge_service_restarts", object_id=service.pk).values_list("last_value", flat=True).first() or 0) >= 1)
+    restarts = Series.objects.get(name="filrouge_service_restarts", object_type="service", object_id=service.pk)
+    assert restarts.last_value == 1

@@ -1,6 +1,7 @@
 """Inventory pages: lists with filters, detail, forms with field errors, access, host-key acceptance."""
 
 import html
+import re
 
 import pytest
 from django.db import connection
@@ -331,3 +332,21 @@ def test_the_state_panel_refreshes_itself_through_htmx(bob, inventory):
     body = response.content.decode()
     assert body.lstrip().startswith('<section class="card" id="server-state"') and "<html" not in body
     assert "unreachable" in body and "Connection refused" in body and 'hx-trigger="every 10s"' in body
+
+
+@pytest.mark.parametrize("filename, text", [
+    ("hosts.ini", "[web]\nweb01 ansible_host=10.0.0.1\nweb02 ansible_host=10.0.0.2\n"),
+    ("hosts.yml", "all:\n  children:\n    web:\n      hosts:\n        web01: {ansible_host: 10.0.0.1}\n        web02: {ansible_host: 10.0.0.2}\n"),
+])
+def test_an_uploaded_inventory_is_shown_in_the_preview_so_that_confirming_imports_it(bob, db, filename, text):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = logged_in(bob)
+    preview = client.post("/inventory/import/", {"text": "", "upload": SimpleUploadedFile(filename, text.encode())})
+    assert preview.status_code == 200 and 'id="confirm-import"' in preview.content.decode()
+    # What the browser sends on "Import": the form as the preview rendered it (a file input comes back empty).
+    shown = re.search(r'<textarea name="text"[^>]*>(.*?)</textarea>', preview.content.decode(), re.S)
+    assert shown and html.unescape(shown.group(1)).strip() == text.strip()
+
+    client.post("/inventory/import/", {"text": html.unescape(shown.group(1)), "confirm": "1"})
+    assert sorted(Server.objects.values_list("name", flat=True)) == ["web01", "web02"]

@@ -5,7 +5,8 @@ Run exactly one per installation (two would enqueue periodic tasks twice).
 Redis or the database going away does not stop it: it waits with a short growing delay
 (never spinning), logs the outage once and then at most once per OUTAGE_LOG_PERIOD, and
 reconciles at once when Redis answers again (so the jobs Redis lost are enqueued again
-within seconds).
+within seconds). Before its first round it repairs the jobs an older version left queued
+under a function path that has moved since (panel.jobs.periodic.repair_moved_paths).
 """
 
 import logging
@@ -18,7 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 from rq.cron import CronScheduler
 
-from panel.jobs.periodic import PERIODIC
+from panel.jobs.periodic import PERIODIC, repair_moved_paths
 from panel.jobs.reconciler import reconcile
 from panel.lib.outage import DATABASE_ERRORS, REDIS_ERRORS, Outage
 
@@ -51,6 +52,8 @@ class Command(BaseCommand):
                 wait = None
                 try:
                     if not registered:
+                        # Jobs an older version queued under a path that has moved since.
+                        repair_moved_paths([django_rq.get_queue(name) for name in settings.RQ_QUEUES])
                         cron.register_birth()
                         registered = True
                     if cron.enqueue_jobs():
