@@ -5,6 +5,9 @@ the measured process's interpreter lock). Driven by lines on stdin:
     reset       -> clear the request log                          -> "ok"
     count       -> number of requests received since the reset    -> "ok N"
     ready NS    -> mark every pod of namespace NS running and ready -> "ok UNIX_TIME" (when written)
+    services N  -> make Services svc-0..N-1 (port tcp-8080, selecting the bench pods), round-robin
+                   over the 50 namespaces                          -> "ok"
+    app SECONDS -> CPU time the emulated app spends per request (default 0.05) -> "ok"
     quit
 
 It prints one JSON line first: {"kubeconfig": ...}.
@@ -63,6 +66,16 @@ def main():
                 for pod in api.store.items("/pods", command[1]):
                     api.set_pod_phase(command[1], pod["metadata"]["name"], ready=True)
                 print(f"ok {time.time():.6f}", flush=True)
+            elif command[0] == "services":
+                for index in range(int(command[1])):
+                    namespace = f"bench-{index % NAMESPACES:02d}"
+                    if api.store.get("/services", namespace, f"svc-{index}") is None:
+                        api.registry.create_internal("/services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"svc-{index}", "namespace": namespace},
+                                                                   "spec": {"selector": {"app": "app"}, "ports": [{"name": "tcp-8080", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}}, "bench")
+                print("ok", flush=True)
+            elif command[0] == "app":
+                api.app_cpu_per_request = float(command[1])
+                print("ok", flush=True)
             elif command[0] == "count":
                 print(f"ok {len(api.request_log)}", flush=True)
     finally:

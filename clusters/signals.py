@@ -16,5 +16,6 @@ engine_observed = Signal()
 # A Kubernetes cluster was observed and stored on its Cluster.
 # Keyword arguments: cluster, service_pods ({service id: [pod rows]}), now, autoscalers
 # ([HPA rows], clusters.kubernetes.observe.hpa_row), namespaces ([{name, pods, pods_ready,
-# restarts, cpu_cores, memory_bytes}]: cpu/memory None without metrics-server).
+# restarts, cpu_cores, memory_bytes}]: cpu/memory None without metrics-server), ctx (the
+# job's context, or None for the periodic probe: register secrets with ctx.add_secret).
 kubernetes_observed = Signal()

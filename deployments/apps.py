@@ -28,7 +28,7 @@ def store_engine_services(sender, cluster, observed, now, **kwargs):
     store_service_observations(cluster, observed, now)
 
 
-def store_kubernetes_services(sender, cluster, service_pods, now, autoscalers=(), **kwargs):
+def store_kubernetes_services(sender, cluster, service_pods, now, autoscalers=(), ctx=None, **kwargs):
     from .backends.kubernetes.probe import store_kube_service_observations
 
-    store_kube_service_observations(cluster, service_pods, now, autoscalers)
+    store_kube_service_observations(cluster, service_pods, now, autoscalers, ctx=ctx)

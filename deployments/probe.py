@@ -17,7 +17,7 @@ from . import naming
 
 def store_service_observations(cluster, observed, now):
     services = list(Service.objects.filter(cluster=cluster).exclude(status__in=[ServiceStatus.NEW, ServiceStatus.REMOVED]).select_related("current_release"))
-    samples, checks = [], {}
+    samples, checks, observations = [], {}, {}
     engine_host = engine_address(cluster)
     for service in services:
         if cluster.kind == "swarm":
@@ -35,11 +35,17 @@ def store_service_observations(cluster, observed, now):
         replicas_up = data.get("running") or any(row.get("state") in ("running", "paused") for row in rows)
         checks[service.pk] = None if data.get("desired") and not replicas_up and has_health_check(service) else urls
         data["restarts"] = sum(row.get("restarts", 0) for row in rows)
-        Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
+        observations[service.pk] = data
         samples.extend(service_samples(service, data, rows))
         if rows:
             samples.append(metrics.Sample("filrouge_service_restarts", data["restarts"], {"service": service.name, "project": service.project}, obj=service))
-    samples.extend(health_check_samples(services, checks))
+    outcomes = {}
+    samples.extend(health_check_samples(services, checks, outcomes=outcomes))
+    for service in services:
+        data = observations[service.pk]
+        if service.pk in outcomes:
+            data["health_check"] = outcomes[service.pk]  # why it fails, for the on-call panel
+        Service.objects.filter(pk=service.pk).update(observed=data, observed_at=now)
     metrics.record_many(samples, at=now)
 
 
@@ -99,26 +105,36 @@ def health_check_urls(service, rows, engine_host, swarm=False):
     return urls
 
 
-def health_check_samples(services, checks):
+def health_check_samples(services, checks, headers=None, ssl_context=None, outcomes=None):
     """Check every URL of every service at once (bounded: FILROUGE_METRICS_HEALTH_CHECK_TIMEOUT
     each, FILROUGE_METRICS_HEALTH_CHECK_BUDGET for the round): per service, the slowest
-    replica's time and whether every replica answered 2xx/3xx."""
+    replica's time and whether every replica answered 2xx/3xx.
+
+    `checks`: {service pk: [url, ...], or None for "should run, nothing up: down"}; `headers`
+    and `ssl_context` go with every request (a cluster's API server for Kubernetes services:
+    never logged). `outcomes`, a dict, receives {service pk: {"up", "seconds", "reason"}}."""
     results = http.check_many(
         [url for urls in checks.values() for url in urls or ()],
         timeout=settings.METRICS_HEALTH_CHECK_TIMEOUT, budget=settings.METRICS_HEALTH_CHECK_BUDGET,
+        headers=headers, ssl_context=ssl_context,
     )
+    outcomes = {} if outcomes is None else outcomes
     samples = []
     for service in services:
         labels = {"service": service.name, "project": service.project}
         if service.pk in checks and checks[service.pk] is None:
             samples.append(metrics.Sample("filrouge_service_health_check_up", 0, labels, obj=service))
+            outcomes[service.pk] = {"up": False, "seconds": None, "reason": "no replica up"}
             continue
         answers = [results[url] for url in checks.get(service.pk) or [] if url in results]
         if not answers:
             continue
         up = all(status is not None and 200 <= status < 400 for status, _, _ in answers)
-        samples.append(metrics.Sample("filrouge_service_health_check_seconds", round(max(seconds for _, seconds, _ in answers), 6), labels, obj=service))
+        seconds = round(max(seconds for _, seconds, _ in answers), 6)
+        samples.append(metrics.Sample("filrouge_service_health_check_seconds", seconds, labels, obj=service))
         samples.append(metrics.Sample("filrouge_service_health_check_up", 1 if up else 0, labels, obj=service))
+        reason = "" if up else next(error or f"HTTP {status}" for status, _, error in answers if status is None or not 200 <= status < 400)
+        outcomes[service.pk] = {"up": up, "seconds": seconds, "reason": reason}
     return samples
 
 

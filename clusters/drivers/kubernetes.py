@@ -246,8 +246,22 @@ def service_proxy_target(cluster_or_api_credentials, namespace, service, port=No
     credential's CA and carries its client certificate, if any; None for a plain http:// API.
     Nothing is requested here (no network): a wrong credential shows on the first request
     (401/403), a Service without ready pods as 503 "no endpoints available for service"."""
+    host, headers, ssl_context = service_proxy_access(cluster_or_api_credentials, ctx)
+    return service_proxy_url(host, namespace, service, port), headers, ssl_context
+
+
+def service_proxy_url(host, namespace, service, port=None):
+    """The service proxy's base URL of one Service on the API server at `host` (what
+    `service_proxy_access` returns): no network."""
     from urllib.parse import quote
 
+    name = quote(service, safe="") + (f":{quote(str(port), safe='')}" if port not in (None, "") else "")
+    return f"{host}/api/v1/namespaces/{quote(namespace, safe='')}/services/{name}/proxy"
+
+
+def service_proxy_access(cluster_or_api_credentials, ctx=None):
+    """`(api_host, headers, ssl_context)` of `service_proxy_target`, once for many Services
+    (build each URL with `service_proxy_url`): the same credential, token and TLS context."""
     from django.apps import apps as django_apps
 
     cluster_model = django_apps.get_model("clusters", "Cluster")
@@ -280,8 +294,7 @@ def service_proxy_target(cluster_or_api_credentials, namespace, service, port=No
                 ssl_context.load_cert_chain(configuration.cert_file, configuration.key_file)
     finally:
         api_client.close()
-    name = quote(service, safe="") + (f":{quote(str(port), safe='')}" if port not in (None, "") else "")
-    return f"{host}/api/v1/namespaces/{quote(namespace, safe='')}/services/{name}/proxy", headers, ssl_context
+    return host, headers, ssl_context
 
 
 # ---- API warnings ----------------------------------------------------------------------

@@ -113,7 +113,7 @@ def observe_kube_cluster(cluster, ctx=None):
     Cluster.objects.filter(pk=cluster.pk).update(observed=observed, observed_at=now, reachable=True, version=observed["version"], observe_error="")
     metrics.record_many(cluster_samples(cluster, observed), at=now)
     kubernetes_observed.send(sender=Cluster, cluster=cluster, service_pods=service_pods, now=now, autoscalers=observed.get("autoscalers") or [],
-                             namespaces=observed.get("namespaces") or [])
+                             namespaces=observed.get("namespaces") or [], ctx=ctx)
     return observed
 
 

@@ -4,6 +4,7 @@ refreshes on its own through htmx (see templates/dashboard/partials/).
 Apps add a panel by adding an entry here; panels read only the database.
 """
 
+import re
 from datetime import timedelta
 
 from django.db.models import Count, Q
@@ -62,6 +63,21 @@ def recent_failures(request):
     return {"jobs": list(jobs.order_by("-finished_at", "-id")[:10])}
 
 
+def health_check_reason(text):
+    """A probe's stored reason (deployments/probe.py, clusters/drivers/http.py) in the reader's
+    language; an HTTP answer's own text (e.g. the API server's "no endpoints available for
+    service ...") is shown as the server wrote it."""
+    if not text:
+        return ""
+    fixed = {"no replica up": _("no replica up"), "connection refused or unreachable": _("connection refused or unreachable")}
+    if text in fixed:
+        return fixed[text]
+    timed_out = re.fullmatch(r"no answer within (\S+) s", text)
+    if timed_out:
+        return _("no answer within %(seconds)s s") % {"seconds": timed_out.group(1)}
+    return text
+
+
 HEALTH_CHECK_FRESH = timedelta(minutes=5)  # a few probe rounds: an older "down" says nothing about now
 
 
@@ -86,7 +102,8 @@ def on_call(request):
         if service.status == "failed":
             reasons.append(_("last deploy failed"))
         if service.pk in down:
-            reasons.append(_("health check failing"))
+            why = health_check_reason(((service.observed or {}).get("health_check") or {}).get("reason"))
+            reasons.append(_("health check failing: %(reason)s") % {"reason": why} if why else _("health check failing"))
         failing.append({"service": service, "reason": ", ".join(reasons)})
     full = Series.objects.filter(name="filrouge_server_disk_used_ratio", object_type="server", last_value__gte=0.9).order_by("-last_value")
     ratios = {row.object_id: (row.last_value, row.last_at) for row in full[:20]}

@@ -46,3 +46,29 @@ def test_the_engines_address_comes_from_its_endpoint_or_its_server():
     assert engine_address(Cluster(endpoint="unix:///var/run/docker.sock")) == "127.0.0.1"
     assert engine_address(Cluster(endpoint="tcp://192.0.2.8:2376")) == "192.0.2.8"
     assert engine_address(Cluster(endpoint="ssh://docker01", server=server)) == "192.0.2.7"
+
+
+def test_a_kubernetes_service_is_checked_on_the_service_port_of_its_health_check():
+    from deployments.backends.kubernetes.probe import health_check_target
+
+    cluster = Cluster.objects.create(name="kube", kind="kubernetes")
+
+    def kube(name, **spec):
+        return Service.objects.create(name=name, cluster=cluster, project="shop", spec=normalize_spec({"image": "web", "tag": "1", **spec}))
+
+    assert health_check_target(kube("plain", ports=[{"container": 8080, "published": 80}, {"container": 9090}])) == ("tcp-8080", "/")
+    assert health_check_target(kube("checked", ports=[{"container": 8080}, {"container": 9090}],
+                                    health_check={"type": "http", "port": 9090, "path": "healthz"})) == ("tcp-9090", "/healthz")
+    assert health_check_target(kube("default-port", ports=[{"container": 8080}], health_check={"type": "http", "path": "/ready"})) == ("tcp-8080", "/ready")
+    assert health_check_target(kube("unexposed", ports=[{"container": 8080}], health_check={"type": "http", "port": 8081})) is None
+    assert health_check_target(kube("inside", ports=[{"container": 8080}], health_check={"type": "command", "command": ["true"]})) is None
+    assert health_check_target(kube("no-service", ports=[])) is None
+
+
+def test_a_failed_answer_gives_the_kubernetes_status_message_as_its_reason():
+    from clusters.drivers.http import error_reason
+
+    body = b'{"kind":"Status","status":"Failure","message":"no endpoints available for service \\"web\\"","reason":"ServiceUnavailable","code":503}'
+    assert error_reason(503, "application/json", body) == 'HTTP 503: no endpoints available for service "web"'
+    assert error_reason(500, "text/html", b"<html>oops</html>") == "HTTP 500"
+    assert error_reason(502, "application/json", b"{not json") == "HTTP 502"

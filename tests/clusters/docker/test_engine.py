@@ -264,6 +264,8 @@ def test_the_probe_times_each_services_health_check_and_counts_its_restarts(work
     latency.refresh_from_db()
     up.refresh_from_db()
     assert up.last_value == 0 and latency.last_value >= 1
+    service.refresh_from_db()
+    assert service.observed["health_check"] == {"up": False, "seconds": latency.last_value, "reason": "no answer within 1 s"}
 
     docker_client.api.restart(container["Id"], timeout=1)
     probe_until(cluster, lambda c: (Series.objects.filter(name="filrouge_service_restarts", object_id=service.pk).values_list("last_value", flat=True).first() or 0) >= 1)

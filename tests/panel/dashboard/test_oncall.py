@@ -54,3 +54,19 @@ def test_it_lists_hosts_over_90_percent_disk_and_the_workers_alive(bob):
 
 def test_it_is_for_operators_only(sam):
     assert 'id="panel-oncall"' not in logged_in(sam).get("/").content.decode()
+
+
+def test_a_failing_health_check_shows_its_reason_in_the_readers_language(bob):
+    cluster = Cluster.objects.create(name="engine", kind="docker", endpoint="unix:///var/run/docker.sock")
+    now = timezone.now()
+    for name, reason in [("timed-out", "no answer within 2 s"), ("no-pods", 'HTTP 503: no endpoints available for service "no-pods"')]:
+        svc = service(cluster, name)
+        Service.objects.filter(pk=svc.pk).update(observed={"health_check": {"up": False, "seconds": 2.0, "reason": reason}})
+        health(svc, 0, now)
+
+    client = logged_in(bob)
+    page = client.get("/panels/oncall/").content.decode()
+    assert "health check failing: no answer within 2 s" in page
+    assert "health check failing: HTTP 503: no endpoints available for service &quot;no-pods&quot;" in page
+    page = client.get("/panels/oncall/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "contrôle de santé en échec : pas de réponse en 2 s" in page
