@@ -1,4 +1,4 @@
-"""Periodic work of the metrics app: the job engine's figures, and rolling up / pruning points."""
+"""Periodic work of the metrics app: the job engine's figures, and rolling up / pruning / sealing points."""
 
 import logging
 from datetime import timedelta
@@ -50,7 +50,9 @@ def sample_jobs():
 
 @every(MAINTENANCE_INTERVAL, queue="low", timeout=600)
 def maintain_metrics():
-    """Periodic: roll raw points up into 5-minute averages, then prune what retention drops."""
+    """Periodic: roll raw points up into 5-minute averages, prune what retention drops, and seal
+    the hours that ended into hour chunks (what charts at the raw step read)."""
     rolled = store.roll_up()
     pruned = store.prune()
-    return {"rolled_up": rolled, "pruned": pruned}
+    sealed = store.seal_hours()
+    return {"rolled_up": rolled, "pruned": pruned, "sealed": sealed}

@@ -57,3 +57,27 @@ class Rollup(models.Model):
 
     tier = models.SmallIntegerField(unique=True)
     until = models.DateTimeField()
+
+
+HOUR_SECONDS = 3600
+
+
+class HourChunk(models.Model):
+    """One ended hour of a series' raw points, as a chart at the raw step reads it: a derived
+    read cache, never the source (the points are). `hour` is the hour's start H; `slots` holds
+    the grid slots (H, H + 1 h] at the raw step (slot k is the time H + 15 (k + 1), the end of
+    its bucket, as the grid labels it) as packed little-endian float64, NaN where no sample
+    fell, and is empty when the hour had no sample at all. Written for hours that have ended
+    (metrics.store.seal_hours, and a chart's read when one is missing); deleted when a late
+    point lands in its hour and when prune drops its points."""
+
+    id = models.BigAutoField(primary_key=True)
+    # No index of its own: the unique constraint's index starts with the series.
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="hour_chunks", db_index=False)
+    tier = models.SmallIntegerField(default=RAW)
+    hour = models.DateTimeField()
+    slots = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "tier", "hour"], name="metrics_hourchunk_unique")]
+        indexes = [models.Index(fields=["tier", "hour"])]

@@ -82,9 +82,20 @@ def apiserver_peers():
     """NetworkPolicy peers for the API server's addresses (FILROUGE_KUBE_APISERVER_CIDRS): the
     service proxy (`kubectl proxy`, load tests, the autoscale check) reaches pods from the
     control plane's nodes, which an enforcing network plugin treats as outside the namespace."""
+    import ipaddress
+
     from django.conf import settings
 
-    return [{"ipBlock": {"cidr": cidr}} for cidr in getattr(settings, "KUBE_APISERVER_CIDRS", ())]
+    peers = []
+    for value in getattr(settings, "KUBE_APISERVER_CIDRS", ()):
+        # The API server wants a CIDR (IsValidCIDR): a bare address is refused with a 422, so
+        # write it as /32 (/128); host bits are cleared, as newer API servers ask.
+        try:
+            network = ipaddress.ip_network(str(value).strip(), strict=False)
+        except ValueError:
+            raise DriverError(f"FILROUGE_KUBE_APISERVER_CIDRS: {value!r} is neither an IP address nor a CIDR (write e.g. 10.0.0.10/32,10.0.0.11/32).") from None
+        peers.append({"ipBlock": {"cidr": str(network)}})
+    return peers
 
 
 def namespace_objects(name, *, quota=None, limits=None, labels=None):

@@ -7,6 +7,11 @@ request and storing it.
 * LimitRanger: container defaults from LimitRanges, and min/max checks.
 * ResourceQuota: a create that would exceed a quota is refused with 403
   ``exceeded quota: NAME, requested: ..., used: ..., limited: ...``.
+* PodSecurity: in a namespace labelled ``pod-security.kubernetes.io/enforce: baseline`` or
+  ``restricted``, a Pod that breaks the level is refused with 403 ``violates PodSecurity
+  "LEVEL:latest": ...`` (the checks most pods meet or miss: privileged, host namespaces,
+  hostPath, host ports, added capabilities; for restricted also allowPrivilegeEscalation,
+  capabilities.drop ALL, runAsNonRoot, runAsUser 0, seccompProfile, volume types).
 """
 
 from __future__ import annotations
@@ -46,6 +51,78 @@ def check_service_account(store, pod):
 
 
 # --- LimitRanger ---------------------------------------------------------------------
+
+_BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+                          "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+
+
+def pod_security_violations(pod, level):
+    """What the Pod Security Standard `level` ("baseline", "restricted") finds in a pod, as the
+    PodSecurity admission words it (empty: allowed)."""
+    spec = pod.get("spec") or {}
+    pod_context = spec.get("securityContext") or {}
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    found = []
+
+    def names(items):
+        return ", ".join(f'"{name}"' for name in items)
+
+    def containers_where(test):
+        return [c.get("name") for c in containers if test(c, c.get("securityContext") or {})]
+
+    def noun(items):
+        return "container" if len(items) == 1 else "containers"
+
+    host = [f"{key}={'true'}" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key)]
+    if host:
+        found.append(f"host namespaces ({', '.join(host)})")
+    privileged = containers_where(lambda c, sc: sc.get("privileged"))
+    if privileged:
+        found.append(f"privileged ({noun(privileged)} {names(privileged)} must not set securityContext.privileged=true)")
+    added = containers_where(lambda c, sc: set(dig(sc, "capabilities", "add", default=[]) or []) - (_BASELINE_CAPABILITIES if level == "baseline" else {"NET_BIND_SERVICE"}))
+    if added:
+        found.append(f"unrestricted capabilities ({noun(added)} {names(added)} must not include capabilities beyond the allowed set in securityContext.capabilities.add)")
+    host_path = [v.get("name") for v in spec.get("volumes") or [] if "hostPath" in v]
+    if host_path:
+        found.append(f"hostPath volumes ({names(host_path)})")
+    host_ports = containers_where(lambda c, sc: any(p.get("hostPort") for p in c.get("ports") or []))
+    if host_ports:
+        found.append(f"hostPort ({noun(host_ports)} {names(host_ports)} uses hostPort)")
+    if level != "restricted":
+        return found
+    other_volumes = [v.get("name") for v in spec.get("volumes") or [] if not set(v) - {"name"} <= _RESTRICTED_VOLUMES and "hostPath" not in v]
+    if other_volumes:
+        found.append(f"restricted volume types (volumes {names(other_volumes)} use restricted volume types)")
+    escalation = containers_where(lambda c, sc: sc.get("allowPrivilegeEscalation") is not False)
+    if escalation:
+        found.append(f"allowPrivilegeEscalation != false ({noun(escalation)} {names(escalation)} must set securityContext.allowPrivilegeEscalation=false)")
+    undropped = containers_where(lambda c, sc: "ALL" not in (dig(sc, "capabilities", "drop", default=[]) or []))
+    if undropped:
+        found.append(f'unrestricted capabilities ({noun(undropped)} {names(undropped)} must set securityContext.capabilities.drop=["ALL"])')
+    root = containers_where(lambda c, sc: sc.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is not True)
+    if root:
+        found.append(f"runAsNonRoot != true (pod or {noun(root)} {names(root)} must set securityContext.runAsNonRoot=true)")
+    uid_zero = containers_where(lambda c, sc: sc.get("runAsUser", pod_context.get("runAsUser")) == 0)
+    if uid_zero:
+        found.append(f"runAsUser=0 (pod or {noun(uid_zero)} {names(uid_zero)} must not set runAsUser=0)")
+    seccomp = containers_where(lambda c, sc: dig(sc, "seccompProfile", "type", default=dig(pod_context, "seccompProfile", "type")) not in ("RuntimeDefault", "Localhost"))
+    if seccomp:
+        found.append(f'seccompProfile (pod or {noun(seccomp)} {names(seccomp)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")')
+    return found
+
+
+def check_pod_security(store, pod):
+    """The PodSecurity admission's `enforce` mode, from the namespace's label."""
+    ns = pod["metadata"].get("namespace", "")
+    nso = store.peek("/namespaces", "", ns) or {}
+    level = (dig(nso, "metadata", "labels", default={}) or {}).get("pod-security.kubernetes.io/enforce")
+    if level not in ("baseline", "restricted"):
+        return
+    found = pod_security_violations(pod, level)
+    if found:
+        raise forbidden("pods", "", pod["metadata"].get("name", ""), f'violates PodSecurity "{level}:latest": ' + ", ".join(found))
+
 
 def apply_limit_ranges(store, pod):
     ns = pod["metadata"].get("namespace")

@@ -99,6 +99,7 @@ class Registry:
             admission.check_namespace(self.store, rtype, ns, meta["name"])
             if rtype.key == "/pods":
                 admission.check_service_account(self.store, obj)
+                admission.check_pod_security(self.store, obj)
                 admission.apply_limit_ranges(self.store, obj)
                 obj["status"] = initial_status(rtype, obj)
             admission.check_quota(self.store, rtype, obj)

@@ -205,6 +205,37 @@ def _check_binding(obj, old, errs):
         errs.append(field_error("Invalid", "roleRef", "cannot change roleRef", obj.get("roleRef")))
 
 
+def _cidr_valid(value):
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return isinstance(value, str) and "/" in value
+
+
+def _check_network_policy(obj, old, errs):
+    """ipBlock peers: a CIDR, as the API server's IsValidCIDR wants (a bare address is refused)."""
+    spec = obj.get("spec") or {}
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            for j, peer in enumerate((rule or {}).get(peers_key) or []):
+                block = (peer or {}).get("ipBlock")
+                if block is None:
+                    continue
+                path = f"spec.{direction}[{i}].{peers_key}[{j}].ipBlock"
+                cidr = block.get("cidr")
+                if not cidr:
+                    errs.append(field_error("Required", f"{path}.cidr", ""))
+                    continue
+                if not _cidr_valid(cidr):
+                    errs.append(field_error("Invalid", f"{path}.cidr", "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)", cidr))
+                for k, excluded in enumerate(block.get("except") or []):
+                    if not _cidr_valid(excluded):
+                        errs.append(field_error("Invalid", f"{path}.except[{k}]", "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)", excluded))
+
+
 def _quantities(kind, values):
     for value in (values or {}).values():
         try:
@@ -228,4 +259,5 @@ _KIND_CHECKS = {
     "Deployment": _check_workload, "ReplicaSet": _check_workload, "Pod": _check_pod,
     "Service": _check_service, "ConfigMap": _check_immutable_data, "Secret": _check_immutable_data,
     "HorizontalPodAutoscaler": _check_hpa, "RoleBinding": _check_binding, "ClusterRoleBinding": _check_binding,
+    "NetworkPolicy": _check_network_policy,
 }

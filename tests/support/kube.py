@@ -17,6 +17,18 @@ FILROUGE_TEST_KUBECONFIG=/path/to/kubeconfig (and optionally FILROUGE_TEST_KUBE_
 the same tests run against that real cluster; FILROUGE_TEST_KUBE_IMAGES may then name
 images that exist for it, comma separated, for versions 1, 2 and 3 in that order
 (default: the test app images pushed to 127.0.0.1:5000).
+
+Autoscaling tests run on both too. `.cpu_bound_app()` is the image (and command) of an
+app that burns CPU on every request and serves HTTP on 8080: FILROUGE_TEST_KUBE_HPA_IMAGE
+(default the Kubernetes docs' `registry.k8s.io/hpa-example`, Apache + PHP on port 80,
+run here with PHP's built-in server on 8080, FILROUGE_TEST_KUBE_HPA_COMMAND, shell words);
+the stand-in's emulated app is modelled on it. `.autoscale_pace(settings)` gives the
+timings: the stand-in's metrics window and HPA sync period are set to 1 s and the load
+lasts seconds; a real cluster keeps its own (metrics-server's ~15 s resolution, the HPA's
+15 s sync): the load lasts the exercise's two minutes and waits go up to a few minutes,
+and a cluster that serves no metrics.k8s.io (no metrics-server) skips with that reason.
+Under a network plugin that enforces NetworkPolicies, give the run the control plane's
+addresses in FILROUGE_KUBE_APISERVER_CIDRS too, or the service proxy cannot reach lab pods.
 """
 
 from __future__ import annotations
@@ -24,7 +36,9 @@ from __future__ import annotations
 import os
 import secrets
 import time
+import shlex
 import uuid
+from dataclasses import dataclass
 
 import pytest
 
@@ -32,9 +46,24 @@ KUBECONFIG_ENV = "FILROUGE_TEST_KUBECONFIG"
 CONTEXT_ENV = "FILROUGE_TEST_KUBE_CONTEXT"
 IMAGES_ENV = "FILROUGE_TEST_KUBE_IMAGES"
 TEST_LABEL = "filrouge.test"
+HPA_IMAGE_ENV = "FILROUGE_TEST_KUBE_HPA_IMAGE"
+HPA_COMMAND_ENV = "FILROUGE_TEST_KUBE_HPA_COMMAND"
+DEFAULT_HPA_IMAGE = "registry.k8s.io/hpa-example"
+# hpa-example is php:5-apache (Apache on 80) with an index.php that burns CPU and says "OK!";
+# PHP's built-in server serves the same page on 8080, as the exercise's Service expects.
+DEFAULT_HPA_COMMAND = "php -S 0.0.0.0:8080 -t /var/www/html"
 STANDIN_IMAGES = ("registry.filrouge.test/httpapp:1", "registry.filrouge.test/httpapp:2", "registry.filrouge.test/httpapp:3")
 
-__all__ = ["kube_target", "KubeTarget", "real_kubeconfig_path", "both_credential_shapes", "kubeconfig_shape"]
+__all__ = ["kube_target", "KubeTarget", "AutoscalePace", "real_kubeconfig_path", "both_credential_shapes", "kubeconfig_shape"]
+
+
+@dataclass(frozen=True)
+class AutoscalePace:
+    """How long an autoscaling test loads and waits: seconds on the stand-in, a real cluster's pace otherwise."""
+
+    load_seconds: int        # one load (the `kubernetes.autoscale` check's duration, a load-test job's)
+    wait_seconds: float      # the longest wait for metrics or an HPA decision
+    metrics_window: float    # metrics-server's resolution (the stand-in's lever)
 
 # How a kubeconfig's user proves who it is: a bearer token, or a client certificate and
 # key (what kubeadm's admin.conf holds). Tests marked with `both_credential_shapes` run
@@ -139,6 +168,40 @@ class KubeTarget:
         config["contexts"] = [context]
         config["current-context"] = current
         return yaml.safe_dump(config, sort_keys=False)
+
+    def cpu_bound_app(self):
+        """(image, command or None) of an app that burns CPU per request and serves HTTP on 8080."""
+        image = os.environ.get(HPA_IMAGE_ENV, "").strip() or DEFAULT_HPA_IMAGE
+        command = os.environ.get(HPA_COMMAND_ENV)
+        if command is None:
+            command = DEFAULT_HPA_COMMAND if image == DEFAULT_HPA_IMAGE else ""
+        return image, (shlex.split(command) or None)
+
+    def metrics_api_served(self):
+        """Whether the cluster serves metrics.k8s.io/v1beta1 (metrics-server, or the stand-in's lever)."""
+        from clusters.drivers.kubernetes import pod_metrics
+
+        # 404: no APIService for the group; 503: one whose metrics-server does not answer
+        return pod_metrics(self.api_client(), self.namespace) is not None
+
+    def require_metrics_api(self):
+        if not self.metrics_api_served():
+            pytest.skip("the cluster serves no metrics.k8s.io (install metrics-server): the HPA has no CPU to scale on")
+
+    def autoscale_pace(self, settings=None):
+        """Timings for a test that loads a Service and watches an HPA (see AutoscalePace); on a
+        real cluster, skip unless it serves metrics.k8s.io. `settings` (pytest-django's) gets
+        LOADTEST_MAX_SECONDS = the load's length, so a check's or job's duration is capped there."""
+        if self.is_standin:
+            self.api.metrics_window = 1.0
+            self.api.hpa_sync_period = 1.0
+            pace = AutoscalePace(load_seconds=8, wait_seconds=30, metrics_window=1.0)
+        else:
+            self.require_metrics_api()
+            pace = AutoscalePace(load_seconds=120, wait_seconds=240, metrics_window=15.0)
+        if settings is not None:
+            settings.LOADTEST_MAX_SECONDS = pace.load_seconds
+        return pace
 
     def require_standin(self, what="a stand-in lever"):
         if self.api is None:

@@ -129,3 +129,39 @@ def test_the_api_servers_addresses_may_reach_the_pods_for_the_service_proxy(kube
         assert review.status.allowed
     finally:
         k8s.CoreV1Api(kube_target.api_client()).delete_namespace(record.name)
+
+
+def test_the_api_servers_addresses_are_written_as_cidrs_the_api_server_accepts(kube_target, bob, sam, settings):
+    # A bare address is refused by a real API server (ipBlock.cidr: "must be a valid CIDR value"),
+    # so the panel writes it as /32; host bits are cleared.
+    settings.KUBE_APISERVER_CIDRS = ("10.0.0.10", "192.168.7.9/16", "fd00::1")
+    record = IsolatedNamespaceRecord.objects.create(cluster=kube_target.cluster, name=f"iso-{uuid.uuid4().hex[:8]}", owner=sam, created_by=bob)
+    job = run_kind(bob, "kube-isolated-namespace-create", record)
+    assert job.status == "succeeded", (job.error, job_lines(job))
+    try:
+        policy = k8s.NetworkingV1Api(kube_target.api_client()).read_namespaced_network_policy("isolate-namespace", record.name)
+        assert [peer.ip_block.cidr for peer in policy.spec.ingress[0]._from[1:]] == ["10.0.0.10/32", "192.168.0.0/16", "fd00::1/128"]
+    finally:
+        k8s.CoreV1Api(kube_target.api_client()).delete_namespace(record.name)
+
+    settings.KUBE_APISERVER_CIDRS = ("10.0.0.300/32",)
+    broken = IsolatedNamespaceRecord.objects.create(cluster=kube_target.cluster, name=f"iso-{uuid.uuid4().hex[:8]}", owner=sam, created_by=bob)
+    job = run_kind(bob, "kube-isolated-namespace-create", broken)
+    try:
+        assert job.status == "failed" and "FILROUGE_KUBE_APISERVER_CIDRS: '10.0.0.300/32' is neither an IP address nor a CIDR" in job.error
+    finally:
+        try:
+            k8s.CoreV1Api(kube_target.api_client()).delete_namespace(broken.name)
+        except ApiException as err:
+            assert err.status == 404
+
+
+def test_an_ip_block_that_is_not_a_cidr_is_refused_as_the_api_server_does(kube_target):
+    # Holds on a real API server too: that is what the stand-in copies.
+    import json
+
+    policy = {"metadata": {"name": "bare"}, "spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.10"}}]}]}}
+    with pytest.raises(ApiException) as refused:
+        k8s.NetworkingV1Api(kube_target.api_client()).create_namespaced_network_policy(kube_target.namespace, policy)
+    assert refused.value.status == 422
+    assert 'spec.ingress[0].from[0].ipBlock.cidr: Invalid value: "10.0.0.10": must be a valid CIDR value' in json.loads(refused.value.body)["message"]

@@ -1,6 +1,8 @@
 """The workspace pod of an isolated namespace: made by the create job as the namespace's own
 ServiceAccount, and a shell in it that acts with that account's rights only."""
 
+import json
+import shutil
 import time
 import uuid
 
@@ -24,11 +26,17 @@ LIST_PODS = ("curl -sS --cacert " + SA_DIR + "/ca.crt -H \"Authorization: Bearer
              "\"https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/NAMESPACE/pods\"; echo")
 
 
+# The workspace pod must run where the "restricted" Pod Security Standard is enforced: the
+# namespace says so, and the API server (PodSecurity admission, the stand-in's copy of it)
+# refuses a pod that breaks it.
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
 @pytest.fixture
 def isolated(kube_target, bob, sam, settings):
     """An isolated namespace with a workspace, made by the create job (owned by sam), deleted afterwards."""
     record = IsolatedNamespaceRecord.objects.create(cluster=kube_target.cluster, name=f"ws-{uuid.uuid4().hex[:8]}", owner=sam, created_by=bob,
-                                                    workspace=True, labels={"filrouge.test": "true"})
+                                                    workspace=True, labels={"filrouge.test": "true", **RESTRICTED})
     job = run_kind(bob, "kube-isolated-namespace-create", record)
     assert job.status == "succeeded", (job.error, job_lines(job))
     record.refresh_from_db()
@@ -76,6 +84,23 @@ def test_the_create_job_makes_the_workspace_pod_as_the_namespaces_service_accoun
     assert again.status == "succeeded" and "workspace pod up to date" in job_lines(again)
 
 
+def test_it_runs_under_the_restricted_pod_security_standard(kube_target, isolated):
+    record, _job = isolated
+    core = k8s.CoreV1Api(kube_target.api_client())
+    assert core.read_namespace(record.name).metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = running_workspace(kube_target, record.name)
+    assert pod.spec.security_context.run_as_user == 65534 and pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"
+    # kubectl keeps its cache under $HOME: a place user 65534 may write
+    assert {env.name: env.value for env in pod.spec.containers[0].env}["HOME"] == "/tmp"
+    # the same namespace refuses a pod that asks for less (what the admission would say of a careless workspace)
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_pod(record.name, {"metadata": {"name": "careless"}, "spec": {"serviceAccountName": "workspace", "containers": [
+            {"name": "shell", "image": workspace.workspace_image(), "command": workspace.COMMAND}]}})
+    message = json.loads(refused.value.body)["message"]
+    assert refused.value.status == 403 and message.startswith('pods "careless" is forbidden: violates PodSecurity "restricted:latest": ')
+    assert "allowPrivilegeEscalation != false" in message and "runAsNonRoot != true" in message
+
+
 def test_no_workspace_pod_unless_asked(kube_target, bob, sam):
     record = IsolatedNamespaceRecord.objects.create(cluster=kube_target.cluster, name=f"nows-{uuid.uuid4().hex[:8]}", owner=sam, created_by=bob)
     job = run_kind(bob, "kube-isolated-namespace-create", record)
@@ -101,6 +126,12 @@ def test_the_shell_lists_its_namespace_and_is_forbidden_elsewhere(kube_target, i
         session.write((LIST_PODS.replace("NAMESPACE", "default") + "\n").encode())
         output = read_until(session, '"reason":"Forbidden"')
         assert f"system:serviceaccount:{record.name}:workspace" in output
+        if shutil.which("kubectl") or not kube_target.is_standin:
+            # kubectl with no flag: in-cluster config in a real pod, the stand-in's $KUBECONFIG here
+            session.write(b"kubectl get pods -o name | sed 's/^/seen-/'\n")
+            read_until(session, "seen-pod/workspace")
+            session.write(b"kubectl get pods -n default 2>&1 | grep -q Forbidden && echo refused-$((2+3))\n")
+            read_until(session, "refused-5")
     finally:
         session.close()
     assert record.get_kubeconfig()["users"][0]["user"]["token"] in secrets
@@ -153,7 +184,6 @@ def test_its_owner_and_operators_may_open_it_and_nobody_else(isolated, sam, bob,
 
 
 def test_its_owner_types_into_the_workspace_through_the_panels_websocket(kube_target, isolated, sam, dave, asgi_server):
-    import json
 
     from websockets.exceptions import InvalidStatus
 

@@ -22,18 +22,21 @@ def test_a_load_test_job_on_a_kubernetes_service_without_node_port_goes_through_
     kube_target.assert_no_secret_in(text)
 
 
-@override_settings(LOADTEST_MAX_SECONDS=30)
-def test_a_load_test_makes_the_services_autoscaler_scale_and_the_probe_charts_it(kube_target, bob):
+def test_a_load_test_makes_the_services_autoscaler_scale_and_the_probe_charts_it(kube_target, bob, settings):
+    """On the stand-in (1 s metrics window and HPA sync) and on a real cluster with metrics-server
+    (its own 15 s pace: two minutes of load), with the CPU-bound app."""
     from clusters.kubernetes.jobs import observe_kube_cluster
     from metrics.models import Series
 
-    kube_target.require_standin("the metrics window and HPA sync period levers")
-    kube_target.api.metrics_window = 1.0
-    kube_target.api.hpa_sync_period = 1.0
-    service = kube_service(kube_target, replicas=2, ports=[{"container": 8080, "published": 80}],
-                           resources={"cpu": 0.2, "cpu_request": 0.1}, autoscaling={"min_replicas": 2, "max_replicas": 5, "cpu_target_percent": 50})
+    pace = kube_target.autoscale_pace(settings)
+    image, command = kube_target.cpu_bound_app()
+    extra = {"command": command} if command else {}
+    service = kube_service(kube_target, image=image, replicas=2, ports=[{"container": 8080, "published": 80}],
+                           resources={"cpu": 0.5, "cpu_request": 0.1}, autoscaling={"min_replicas": 2, "max_replicas": 5, "cpu_target_percent": 50},
+                           **extra)
     succeeded(deploy(service, bob))
-    job = run_job(start_job("load-test", {"duration": 5, "concurrency": 6}, bob, target=service))
+    duration = 5 if kube_target.is_standin else pace.load_seconds
+    job = run_job(start_job("load-test", {"duration": duration, "concurrency": 6}, bob, target=service))
     assert job.status == "succeeded", job_text(job)
     assert job.result["errors"] == 0
 

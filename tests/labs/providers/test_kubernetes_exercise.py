@@ -24,17 +24,24 @@ def student_client(access):
     return kube_config.new_client_from_config_dict(yaml.safe_load(access["kubeconfig"]))
 
 
-def api_poc(image):
+def api_poc(image, command=None, cpu_limit="200m"):
+    """The Deployment, Service and HPA a student writes. `command` runs an image that does not
+    listen on 8080 by itself (hpa-example: PHP's built-in server, as the instructions say)."""
     labels = {"app": "api-poc"}
+    container = {
+        "name": "api", "image": image, "ports": [{"containerPort": 8080}],
+        "envFrom": [{"configMapRef": {"name": "api-poc-config"}}],
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": cpu_limit, "memory": "128Mi"}},
+        # a new replica gets traffic once it listens (the service proxy only picks ready endpoints)
+        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 2},
+    }
+    if command:
+        container["command"] = list(command)
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api-poc", "labels": labels},
         "spec": {
             "replicas": 2, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
-                "name": "api", "image": image, "ports": [{"containerPort": 8080}],
-                "envFrom": [{"configMapRef": {"name": "api-poc-config"}}],
-                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
-            }]}},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
         },
     }
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api-poc"},
