@@ -1,6 +1,6 @@
 """Metrics: chart data, sampling cost, database growth, and the load generator beside `ab`.
 
-    .venv/bin/python benchmarks/bench_metrics.py [chart] [load] [sampling] [containers...]
+    .venv/bin/python benchmarks/bench_metrics.py [chart] [load] [sampling] [prometheus] [containers...]
     (default: all three parts, 100 and 500 containers; the stats round obeys
     FILROUGE_METRICS_DOCKER_STATS_BUDGET, set it high to time a full round)
 
@@ -11,6 +11,9 @@
 3. Database growth per series per day (bytes per point row, rows kept per series).
 4. Load generator throughput on one worker against a static container on loopback, beside
    `ab` in the same run (goal >= 0.8x ab).
+5. With PROMETHEUS_URL: Prometheus requests and time for a page of 3 charts (2 names each)
+   read by 10 viewers within one step, per name as before, per chart, and per chart with
+   the short cache (a real Prometheus, Debian's package; its own request counter).
 """
 
 import gzip
@@ -273,9 +276,55 @@ def load_generator():
         container.remove(force=True)
 
 
+def prometheus_reads(viewers=10):
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    from clusters.models import Server
+    from metrics import prometheus
+    from metrics.models import Series
+    from tests.support.prometheus import Prometheus
+
+    names = ["filrouge_server_load1", "filrouge_server_reachable", "filrouge_server_memory_available_bytes",
+             "filrouge_server_disk_free_bytes", "filrouge_server_disk_used_ratio", "filrouge_container_memory_bytes"]
+    server = Server.objects.create(name=f"bench-prom-{uuid.uuid4().hex[:6]}", address="127.0.0.1")
+    series = [Series.objects.create(name=name, labels={"server": server.name}, key=f"{server.name}-{name}", object_type="server", object_id=server.pk)
+              for name in names]
+    charts = [series[0:2], series[2:4], series[4:6]]
+    prom = Prometheus("127.0.0.1:9")  # scrapes nothing: the answers are empty, the requests real
+
+    def answered():
+        import requests
+
+        text = requests.get(f"{prom.url}/metrics", timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/query_range"' in line)
+
+    rows = []
+    try:
+        end = time.time()
+        for label, cache_seconds, per_name in (("before: one request per name", 0, True), ("one request per chart, no cache", 0, False),
+                                               ("one request per chart, 5 s cache", 5, False)):
+            cache.clear()
+            before = answered()
+            began = time.perf_counter()
+            with override_settings(PROMETHEUS_URL=prom.url, PROMETHEUS_CACHE_SECONDS=cache_seconds):
+                for _ in range(viewers):
+                    for chart in charts:
+                        for group in ([[item] for item in chart] if per_name else [chart]):
+                            prometheus.read(group, end - 3600, end, 15)
+            elapsed = time.perf_counter() - began
+            rows.append([label, viewers * len(charts), int(answered() - before), f"{elapsed * 1000 / (viewers * len(charts)):.1f}"])
+    finally:
+        prom.stop()
+        cache.clear()
+    print_table(f"Charts from Prometheus: 3 charts of 2 names, {viewers} viewers within one step (1 h at 15 s)",
+                ["method", "chart reads", "Prometheus requests", "ms per chart read"], rows)
+
+
 def main(args):
     """Arguments: parts to run (chart, load, sampling; all by default) and container counts."""
-    parts = [arg for arg in args if not arg.isdigit()] or ["chart", "load", "sampling"]
+    parts = [arg for arg in args if not arg.isdigit()] or ["chart", "load", "sampling", "prometheus"]
     counts = [int(arg) for arg in args if arg.isdigit()] or [100, 500]
     setup_django(database=os.environ.get("FILROUGE_BENCH_DATABASE", "filrouge_bench_metrics"))
     if "chart" in parts:
@@ -284,6 +333,8 @@ def main(args):
         load_generator()
     if "sampling" in parts:
         sampling(counts)
+    if "prometheus" in parts:
+        prometheus_reads()
 
 
 if __name__ == "__main__":

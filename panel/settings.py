@@ -414,6 +414,8 @@ METRICS_RAW_RETENTION = env_int("FILROUGE_METRICS_RAW_RETENTION", 86400)
 METRICS_ROLLUP_RETENTION = env_int("FILROUGE_METRICS_ROLLUP_RETENTION", 30 * 86400)
 # With a Prometheus that scrapes /metrics, charts read from it (PromQL) instead of the database.
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "").rstrip("/")
+# One answer of Prometheus serves every chart asking the same query within these seconds (0: none).
+PROMETHEUS_CACHE_SECONDS = env_int("FILROUGE_PROMETHEUS_CACHE_SECONDS", 5)
 # How often a chart on a page asks for new points.
 METRICS_CHART_POLL_SECONDS = env_int("FILROUGE_METRICS_CHART_POLL_SECONDS", 15)
 # Container stats: one call per running container (the Docker API has no bulk stats call), at

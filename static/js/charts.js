@@ -18,7 +18,11 @@
           return number(v < 0 ? -x : x, 1) + " " + units[i] + (unit === "bytes/s" ? "/s" : "");
         case "ratio": return number(v * 100, 1) + " %";
         case "seconds": return v < 1 ? number(v * 1000, 1) + " ms" : number(v, 2) + " s";
-        case "cores": return number(v, 3);
+        // Under one core, millicores as kubectl shows them ("250m"): three decimals made
+        // several ticks of a small scale read the same ("0.002", "0.002").
+        case "cores":
+          if (v !== 0 && Math.abs(v) < 1) { return number(v * 1000, Math.abs(v) < 0.01 ? 1 : 0) + "m"; }
+          return number(v, 2);
         case "req/s": return number(v, 1) + "/s";
         case "bool": return v >= 0.5 ? "1" : "0";
         default: return number(v, 2);
@@ -140,7 +144,17 @@
     var ink = cssVar(box, "--chart-ink"), grid = cssVar(box, "--chart-grid");
     var units = [];
     answer.series.forEach(function (s) { if (units.indexOf(s.unit) < 0) { units.push(s.unit); } });
-    var scales = {}, axes = [{ stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid } }];
+    // Times in the page's language (uPlot's own labels are English: "3:30pm").
+    var lang = document.documentElement.lang || undefined;
+    var timeTicks = function (u, ticks) {
+      var span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
+      return ticks.map(function (t) {
+        var d = new Date(t * 1000);
+        return span > 2 * 86400 ? d.toLocaleDateString(lang, { day: "numeric", month: "short" })
+          : d.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+      });
+    };
+    var scales = {}, axes = [{ stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid }, values: timeTicks }];
     units.slice(0, 2).forEach(function (unit, i) {
       var format = formatter(unit);
       scales[unit || "value"] = { auto: true, range: function (u, min, max) { return [Math.min(0, min), max > min ? max * 1.1 : (max || 1)]; } };

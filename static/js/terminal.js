@@ -7,6 +7,32 @@
   var terminals = [];
   window.filrougeTerminals = terminals;
 
+  // xterm's DOM renderer writes its theme colours and the cell sizes into <style> elements,
+  // which the page's Content-Security-Policy (style-src 'self') refuses: the text then took
+  // the page's dark ink on the dark screen. The same rules, copied into constructed style
+  // sheets (CSSOM, which the policy allows), apply; an observer keeps them in step when
+  // xterm rewrites them (a resize, a font that loads late).
+  function mirrorStyles(root) {
+    if (!("adoptedStyleSheets" in document) || typeof CSSStyleSheet === "undefined") { return; }
+    var sheets = new Map();
+    function sync() {
+      root.querySelectorAll("style").forEach(function (style) {
+        var sheet = sheets.get(style);
+        if (!sheet) {
+          sheet = new CSSStyleSheet();
+          sheets.set(style, sheet);
+          document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+        }
+        if (sheet.filrougeText !== style.textContent) {
+          sheet.replaceSync(style.textContent);
+          sheet.filrougeText = style.textContent;
+        }
+      });
+    }
+    sync();
+    new MutationObserver(sync).observe(root, { childList: true, subtree: true, characterData: true });
+  }
+
   function Box(element) {
     this.element = element;
     this.screenElement = element.querySelector(".terminal-screen");
@@ -25,6 +51,7 @@
     this.fit = new window.FitAddon.FitAddon();
     this.term.loadAddon(this.fit);
     this.term.open(this.screenElement);
+    mirrorStyles(this.screenElement);
     this.fitNow();
     var box = this;
     this.term.attachCustomKeyEventHandler(function (event) { return box.clipboardKeys(event); });
