@@ -229,3 +229,14 @@ def test_the_cluster_page_shows_sizes_in_units_and_no_desired_count_an_autoscale
 
     french = logged_in(bob).get(reverse("clusters:cluster_detail", args=[cluster.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "15,6\u00a0Gio" in french and "3,92 cœurs" in french
+
+
+def test_the_namespaces_page_shows_quotas_in_units(bob):
+    from clusters.kubernetes.records import IsolatedNamespaceRecord
+
+    cluster = Cluster.objects.create(name="stored", kind="kubernetes", endpoint="https://k8s.example:6443")
+    IsolatedNamespaceRecord.objects.create(cluster=cluster, name="team-a", owner=bob,
+                                           quota={"pods": "20", "requests.cpu": "500m", "requests.memory": "2Gi"})
+    text = logged_in(bob).get(reverse("clusters:kube_namespaces", args=[cluster.pk])).content.decode()
+    assert "team-a" in text
+    assert "pods=20" in text and "requests.cpu=500 millicores" in text and "requests.memory=2\u00a0GiB" in text
