@@ -646,6 +646,9 @@ class SshShellSession:
 
     @property
     def exit_status(self):
+        if not self.channel.exit_status_ready() and self.channel.eof_received:
+            # The output ended: OpenSSH sends the exit status just after (or closes without one).
+            self.channel.status_event.wait(2)
         if self.channel.exit_status_ready():
             status = self.channel.recv_exit_status()
             return None if status == -1 else status

@@ -72,7 +72,13 @@ def test_a_load_test_on_a_real_container_matches_what_ab_measures_within_20_perc
     Cluster.objects.create(name="local", kind="docker", endpoint="unix:///var/run/docker.sock")
     import requests
 
-    wait_until(lambda: requests.get(url, timeout=2).status_code == 200, timeout=30, message="the container never answered")
+    def answers():
+        try:
+            return requests.get(url, timeout=2).status_code == 200
+        except requests.RequestException:  # the published port accepts before the server inside listens
+            return False
+
+    wait_until(answers, timeout=30, message="the container never answered")
 
     # The machine is shared (its load moves within seconds): alternate short runs of ab and of the
     # job with each engine (unpaced: wrk; with a rate above what the target serves: aiohttp), in
