@@ -42,6 +42,10 @@ def test_a_student_scores_by_work_done_in_the_lab_terminal_and_the_teacher_watch
     wait_for_screen(page, "student")
     type_line(page, "sudo useradd --create-home --shell /bin/bash deploy && id -un deploy")
     wait_for_screen(page, "\ndeploy")
+    page.reload()  # the student's reload rejoins the same shell: no second live session
+    wait_for_state(page, "connected")
+    wait_for_screen(page, "\ndeploy")
+    assert TerminalSession.objects.filter(user=sam).count() == 1
 
     # The teacher watches the live terminal, read-only.
     watcher = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
