@@ -5,13 +5,14 @@ One answer shape whichever engine serves it (docs/api-guide.md, "Metrics"):
 "unit", "label", "values": [float or null per time]}], "empty_reason"}
 """
 
+import gzip
+import re
 import time
 
 import orjson
 from django.conf import settings
 from django.http import Http404, HttpResponse
-from django.utils.decorators import method_decorator
-from django.views.decorators.gzip import gzip_page
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -112,15 +113,28 @@ def query(user, params):
     }
 
 
-def json_response(payload):
-    """The answer as compact JSON. A day of 15 s points for 50 series is about 290,000 numbers:
-    orjson writes them some ten times faster than the json module behind DRF's renderer."""
-    return HttpResponse(orjson.dumps(payload), content_type="application/json")
+ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
 
-# Gzip here only (not site-wide: pages carry CSRF tokens): a chart's answer is long runs of
-# similar numbers and shrinks tenfold or more.
-@method_decorator(gzip_page, name="dispatch")
+def json_response(payload, request):
+    """The answer as compact JSON, gzipped when the client takes it.
+
+    A day of 15 s points for 50 series is about 290,000 numbers: orjson writes them some ten
+    times faster than the json module behind DRF's renderer. Gzip at level 1 (nginx's default),
+    not Django's 6: on such an answer with real, varied values level 6 takes ~180 ms for a 9 %
+    smaller body, level 1 ~30 ms (benchmarks/bench_metrics.py prints both). Only here, not site
+    wide: pages carry CSRF tokens (BREACH); this answer reflects nothing secret.
+    """
+    body = orjson.dumps(payload)
+    response = HttpResponse(content_type="application/json")
+    patch_vary_headers(response, ("Accept-Encoding",))
+    if len(body) >= 200 and ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+        body = gzip.compress(body, compresslevel=1, mtime=0)
+        response["Content-Encoding"] = "gzip"
+    response.content = body
+    return response
+
+
 class MetricsQuery(APIView):
     """Series of one object over a time range, averaged on a step grid."""
 
@@ -145,7 +159,7 @@ class MetricsQuery(APIView):
         params = QueryParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         try:
-            return json_response(query(request.user, params.validated_data))
+            return json_response(query(request.user, params.validated_data), request)
         except prometheus.PrometheusError as exc:
             return Response({"detail": str(exc)}, status=503)
 

@@ -6,6 +6,8 @@ from django.utils.timezone import localtime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from panel.lib.quantities import quantity_text
+
 register = template.Library()
 
 
@@ -39,6 +41,13 @@ def ago(value):
     if not value:
         return "—"
     return _("%(age)s ago") % {"age": age(value)}
+
+
+@register.filter
+def quantity(value, resource):
+    """A Kubernetes quantity for people: {{ node.capacity.memory|quantity:"memory" }} gives
+    "15.6 GiB", {{ "3920m"|quantity:"cpu" }} "3.92 cores"; other resources as given."""
+    return quantity_text(value, resource)
 
 
 @register.filter

@@ -161,7 +161,10 @@
       axes.push({ scale: unit || "value", side: i === 0 ? 3 : 1, stroke: ink, grid: { show: i === 0, stroke: grid }, ticks: { stroke: grid }, size: 70,
         values: function (u, values) { return values.map(format); } });
     });
-    var series = [{}].concat(answer.series.map(function (s, i) {
+    // The legend's time column in the page's language too (uPlot writes "Time" and "2026-12-07 3:30pm").
+    var timeSeries = { label: box.dataset.timeLabel || "Time",
+      value: function (u, t) { return t == null ? "—" : new Date(t * 1000).toLocaleString(lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit" }); } };
+    var series = [timeSeries].concat(answer.series.map(function (s, i) {
       var colour = cssVar(box, "--chart-" + ((i % 6) + 1));
       var unit = units.indexOf(s.unit) < 2 ? s.unit : units[0];
       return { label: seriesName(s), stroke: colour, width: 2, scale: unit || "value", spanGaps: false,

@@ -130,3 +130,6 @@ def test_at_the_samples_own_step_each_point_lands_in_its_slot_and_two_in_one_ste
     slot = body["times"].index(int(now - 600))
     assert series["values"][slot:slot + 10] == [0, 1, 2, 3, 4, 5, 6, 7, 8, (9 + 4) / 2]
     assert all(value is None for value in series["values"][:slot] + series["values"][slot + 10:])
+    assert "Accept-Encoding" in answer["Vary"]
+    plain = api_client(bob).get("/api/metrics/", {"object_type": "server", "object_id": server.pk, "range": "15m", "step": 15})
+    assert not plain.has_header("Content-Encoding") and json.loads(plain.content)["series"][0]["values"][slot:slot + 10] == series["values"][slot:slot + 10]

@@ -89,3 +89,15 @@ def test_the_dashboards_queue_chart_follows_jobs_piling_up(live_server, page, ar
     background = page.evaluate("getComputedStyle(document.getElementById('chart-dashboard-queue')).backgroundColor")
     card = page.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor")
     assert background == card == "rgb(255, 255, 255)"
+
+
+def test_the_charts_legend_speaks_the_pages_language(live_server, page, bob):
+    sample_jobs()
+    login(page, live_server, "bob", PASSWORD)
+    page.context.add_cookies([{"name": "django_language", "value": "fr", "url": live_server.url}])
+    page.goto(f"{live_server.url}/")
+    wait_until(lambda: chart_series(page, "chart-dashboard-queue"), timeout=30, message="the queue chart was not drawn")
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    assert page.evaluate("document.getElementById('chart-dashboard-queue').chart.plot.series[0].label") == "Heure"
+    legend = page.locator("#chart-dashboard-queue .u-legend").inner_text()
+    assert "Heure" in legend and "Time" not in legend

@@ -59,9 +59,9 @@ def test_a_french_watcher_reads_the_grace_period_end_in_french(asgi_server, bob,
     server = ssh_server(sshd_fleet_factory(1))
     with ws_connect(asgi_server, f"/ws/terminals/server/?server={server.pk}", user=bob) as owner:
         session_id = json.loads(owner.recv(timeout=30))["id"]
-        watcher = ws_connect(asgi_server, f"/ws/terminals/server/?watch={session_id}", cookie=f"{session_cookie(alice)}; django_language=fr")
-        assert json.loads(watcher.recv(timeout=20))["readonly"] is True
-    with watcher:  # the owner left; the read-only watcher does not keep the shell open
-        ended = read_until_end(watcher, timeout=30)
+        with ws_connect(asgi_server, f"/ws/terminals/server/?watch={session_id}", cookie=f"{session_cookie(alice)}; django_language=fr") as watcher:
+            assert json.loads(watcher.recv(timeout=20))["readonly"] is True
+            owner.close()  # the owner leaves; the read-only watcher does not keep the shell open
+            ended = read_until_end(watcher, timeout=30)
     assert ended["message"] == "Personne ne s'est reconnecté dans les 1 s ; le shell a été fermé."
     assert TerminalSession.objects.get().end_reason == "Nobody reconnected within 1 s; the shell was closed."

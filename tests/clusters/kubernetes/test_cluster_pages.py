@@ -202,3 +202,41 @@ def test_the_api_changes_the_context_only_to_one_the_kubeconfig_has(bob):
     assert refused.status_code == 400 and "prod-admin, lab-admin" in refused.json()["context"][0]
     changed = client.patch(f"/api/clusters/{cluster['id']}/", {"context": "lab-admin"}, format="json")
     assert changed.status_code == 200 and changed.json()["context"] == "lab-admin"
+
+
+NO_METRICS = "the HPA was unable to compute the replica count: failed to get cpu utilization: unable to get metrics for resource cpu"
+
+
+def test_the_cluster_page_shows_sizes_in_units_and_no_desired_count_an_autoscaler_could_not_compute(bob):
+    cluster = Cluster.objects.create(name="stored", kind="kubernetes", endpoint="https://k8s.example:6443", observed={
+        "version": "v1.34.1",
+        "nodes": [{"name": "node-1", "ready": True, "roles": ["control-plane"], "pressure": [], "kubelet_version": "v1.34.1",
+                   "capacity": {"cpu": "4", "memory": "16310376Ki", "pods": "110"},
+                   "allocatable": {"cpu": "3920m", "memory": "16208000Ki", "pods": "110"}}],
+        "namespaces": [{"name": "shop", "phase": "Active", "pods": 2, "pods_ready": 2, "restarts": 0, "cpu_cores": 0.25, "memory_bytes": 64 * 1024 * 1024}],
+        "autoscalers": [
+            {"namespace": "shop", "name": "web", "target": "Deployment/web", "min": 1, "max": 4, "current": 2, "desired": 0,
+             "cpu_utilization": None, "scaling_active": False, "scaling_message": NO_METRICS},
+            {"namespace": "shop", "name": "api", "target": "Deployment/api", "min": 1, "max": 4, "current": 3, "desired": 3,
+             "cpu_utilization": 40, "scaling_active": True, "scaling_message": ""},
+        ],
+    })
+    text = logged_in(bob).get(reverse("clusters:cluster_detail", args=[cluster.pk])).content.decode()
+    assert "15.6\u00a0GiB / 15.5\u00a0GiB" in text and "4 cores / 3.92 cores" in text and "Ki<" not in text
+    assert "250 millicores" in text and "64\u00a0MiB" in text
+    assert f'title="{NO_METRICS}">2 / –</span>' in text and "2 / 0" not in text
+    assert "3 / 3" in text
+
+    french = logged_in(bob).get(reverse("clusters:cluster_detail", args=[cluster.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "15,6\u00a0Gio" in french and "3,92 cœurs" in french
+
+
+def test_the_namespaces_page_shows_quotas_in_units(bob):
+    from clusters.kubernetes.records import IsolatedNamespaceRecord
+
+    cluster = Cluster.objects.create(name="stored", kind="kubernetes", endpoint="https://k8s.example:6443")
+    IsolatedNamespaceRecord.objects.create(cluster=cluster, name="team-a", owner=bob,
+                                           quota={"pods": "20", "requests.cpu": "500m", "requests.memory": "2Gi"})
+    text = logged_in(bob).get(reverse("clusters:kube_namespaces", args=[cluster.pk])).content.decode()
+    assert "team-a" in text
+    assert "pods=20" in text and "requests.cpu=500 millicores" in text and "requests.memory=2\u00a0GiB" in text
