@@ -346,6 +346,15 @@ def _terminal_context(environment, user, member=""):
             context["terminal"] = terminal_context(user, "lab", params, title=environment.exercise.title)
         except (PermissionDenied, Http404):
             pass
+    if context["terminal"] is not None and environment.owner_id != user.pk:
+        # A teacher (or admin) on a student's page: no shell opens by itself (each would be a
+        # live, recorded session as the teacher); the student's live terminals are shown
+        # read-only, and "Open a shell in this environment" opens one on request.
+        context["terminal"]["manual"] = True
+        context["watch_terminals"] = [
+            {"ws_path": f"/ws/terminals/lab/?watch={session.pk}", "label": session.target_label, "title": session.target_label,
+             "storage_key": "", "readonly": True}
+            for session in TerminalSession.objects.live().filter(kind="lab", object_id=str(environment.pk), user_id=environment.owner_id)[:4]]
     if environment.course.is_taught_by(user):
         context["terminal_sessions"] = list(TerminalSession.objects.filter(kind="lab", object_id=str(environment.pk))[:20])
     return context

@@ -20,6 +20,9 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext
 
 from panel.jobs.errors import JobFailed
 
@@ -56,6 +59,44 @@ def find_session(session_id):
         return None
 
 
+def scope_language(scope):
+    """The page's language, picked as LocaleMiddleware picks it: the language cookie (the
+    page's language switch), then the browser's Accept-Language, then LANGUAGE_CODE."""
+    cookie = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME)
+    if cookie:
+        try:
+            return translation.get_supported_language_variant(cookie)
+        except LookupError:
+            pass
+    headers = dict(scope.get("headers") or [])
+    accept = headers.get(b"accept-language", b"").decode("latin1")
+    for code, _quality in translation.trans_real.parse_accept_lang_header(accept):
+        if code == "*":
+            break
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return translation.get_supported_language_variant(settings.LANGUAGE_CODE)
+
+
+def translate(message, language):
+    """A message to the page in its user's language: an `i18n` [msgid, params] part (live.py)
+    is translated; the English `message` stays the fallback."""
+    i18n = message.get("i18n")
+    if not i18n:
+        return message
+    message = {key: value for key, value in message.items() if key != "i18n"}
+    msgid, params = i18n[0], i18n[1] or {}
+    with translation.override(language):
+        text = gettext(msgid)
+        try:
+            message["message"] = text % params if params else text
+        except (KeyError, TypeError, ValueError):  # a broken translation: keep the English text
+            pass
+    return message
+
+
 def _size(params, name, default, low, high):
     try:
         return max(low, min(high, int(params.get(name, default))))
@@ -67,8 +108,14 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     terminal = None  # the LiveTerminal when it lives in this process
     remote_session = None  # its id when another process holds it
     readonly = False
+    language = "en"
 
     async def connect(self):
+        self.language = scope_language(self.scope)
+        with translation.override(self.language):
+            await self._connect()
+
+    async def _connect(self):
         user = self.scope.get("user")
         kind_name = self.scope["url_route"]["kwargs"]["kind"]
         params = {key: values[-1] for key, values in parse_qs(self.scope.get("query_string", b"").decode("latin1")).items()}
@@ -102,7 +149,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         except Exception:  # noqa: BLE001 - our bug: say so without a traceback
             logger.exception("terminal: opening %s failed", target.label)
-            await self.deliver({"type": "error", "message": "The terminal could not open (an internal error was logged)."})
+            await self.deliver({"type": "error", "message": gettext("The terminal could not open (an internal error was logged).")})
             await self.close(code=4500)
             return
         await self.terminal.join(LocalClient(self, cols=self.cols, rows=self.rows))
@@ -121,7 +168,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.readonly = watch
         await self.accept()
         if row.ended_at is not None:
-            await self.deliver({"type": "ended", "message": f"This terminal has ended: {row.end_reason}"})
+            await self.deliver({"type": "ended", "message": gettext("This terminal has ended: %(reason)s") % {"reason": gettext(row.end_reason)}})
             await self.close(code=4000)
             return
         local = manager.get(row.pk)
@@ -143,7 +190,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         try:
             await asyncio.wait_for(self.joined.wait(), JOIN_TIMEOUT)
         except asyncio.TimeoutError:
-            await self.deliver({"type": "ended", "message": "This terminal is no longer held by any web process (it was restarted)."})
+            with translation.override(self.language):
+                await self.deliver({"type": "ended", "message": gettext("This terminal is no longer held by any web process (it was restarted).")})
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
@@ -172,6 +220,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def deliver(self, message):
         """Send one message to the page (called by the LiveTerminal or through the channel layer)."""
+        message = translate(message, self.language)
         await self.send(text_data=json.dumps(message, ensure_ascii=False))
         if message.get("type") == "ended":
             await self.close(code=4000)

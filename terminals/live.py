@@ -16,6 +16,7 @@ does so only through the drivers' session interface.
 import asyncio
 import codecs
 import concurrent.futures
+import contextvars
 import json
 import logging
 import os
@@ -26,6 +27,8 @@ import time
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+
 
 from . import conf
 from .recording import Recorder
@@ -91,7 +94,9 @@ class LiveTerminal:
     async def start(self):
         loop = asyncio.get_running_loop()
         self.loop = loop
-        self.session = await loop.run_in_executor(self.writer, self.target.open, self.cols, self.rows)
+        # The drivers' messages follow the opener's language (the consumer's translation.override).
+        context = contextvars.copy_context()
+        self.session = await loop.run_in_executor(self.writer, context.run, self.target.open, self.cols, self.rows)
         directory = conf.recordings_dir() / timezone.now().strftime("%Y/%m")
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.id}.cast.gz"
@@ -147,8 +152,10 @@ class LiveTerminal:
             if ended:
                 status = await self.loop.run_in_executor(self.writer, lambda: self.session.exit_status)
                 self.row.exit_status = status
-                message = "The shell exited." if status in (None, 0) else f"The shell exited with status {status}."
-                await self.end(message, reason="exited")
+                if status in (None, 0):
+                    await self.end(gettext_noop("The shell exited."), reason="exited")
+                else:
+                    await self.end(gettext_noop("The shell exited with status %(status)s."), reason="exited", params={"status": status})
                 return
 
     def _keep(self, text):
@@ -170,11 +177,14 @@ class LiveTerminal:
             await asyncio.sleep(min(1.0, grace / 4 if grace else 1.0))
             now = time.monotonic()
             if self.alone_since is not None and now - self.alone_since >= grace:
-                await self.end(f"Nobody reconnected within {grace:g} s; the shell was closed.", reason="disconnected")
+                await self.end(gettext_noop("Nobody reconnected within %(seconds)s s; the shell was closed."), reason="disconnected",
+                               params={"seconds": f"{grace:g}"})
             elif now - self.last_activity >= idle:
-                await self.end(f"No input for {idle / 60:g} min; the shell was closed (idle timeout).", reason="idle")
+                await self.end(gettext_noop("No input for %(minutes)s min; the shell was closed (idle timeout)."), reason="idle",
+                               params={"minutes": f"{idle / 60:g}"})
             elif now - self.started >= longest:
-                await self.end(f"The session reached its maximum length ({longest / 3600:g} h) and was closed.", reason="max-length")
+                await self.end(gettext_noop("The session reached its maximum length (%(hours)s h) and was closed."), reason="max-length",
+                               params={"hours": f"{longest / 3600:g}"})
 
     async def _control_loop(self):
         layer = get_channel_layer()
@@ -200,7 +210,8 @@ class LiveTerminal:
             elif kind == "terminal.resize":
                 await self.resize(message.get("client"), message.get("cols"), message.get("rows"))
             elif kind == "terminal.end":
-                await self.end(f"An administrator ({message.get('by', '?')}) ended this session.", reason="ended", by=message.get("by", ""))
+                await self.end(gettext_noop("An administrator (%(by)s) ended this session."), reason="ended", by=message.get("by", ""),
+                               params={"by": message.get("by", "?")})
 
     # ---- clients ------------------------------------------------------------------
 
@@ -231,7 +242,7 @@ class LiveTerminal:
         try:
             await self.loop.run_in_executor(self.writer, self.session.write, encoded)
         except Exception as exc:  # noqa: BLE001 - the target is gone: say so and end
-            await self.end(f"The target is gone: {exc}", reason="gone")
+            await self.end(gettext_noop("The target is gone: %(error)s"), reason="gone", params={"error": str(exc)})
 
     async def resize(self, key, cols, rows):
         client = self.clients.get(key)
@@ -257,9 +268,14 @@ class LiveTerminal:
 
     # ---- the end --------------------------------------------------------------------
 
-    async def end(self, message, reason="ended", by=""):
+    async def end(self, message, reason="ended", by="", params=None):
+        """End the shell. `message` is an English msgid (with %(name)s `params`): the database
+        and the audit log keep the English text; each page gets it in its user's language
+        (the consumer translates the `i18n` part, see consumers.translate)."""
         if self.ended:
             return
+        i18n = [message, {key: str(value) for key, value in (params or {}).items()}]
+        message = message % i18n[1] if params else message
         self.ended = True
         self.end_reason = message
         manager.forget(self)
@@ -280,7 +296,7 @@ class LiveTerminal:
             except Exception:  # noqa: BLE001
                 pass
         await database_sync_to_async(self._save_end)(message, reason, by)
-        await self._fan_out({"type": "ended", "message": message, "reason": reason})
+        await self._fan_out({"type": "ended", "message": message, "reason": reason, "i18n": i18n})
         self.clients.clear()
 
     def _save_end(self, message, reason, by):
@@ -328,7 +344,8 @@ class Manager:
         if self.count() >= conf.max_per_process():
             from panel.jobs.errors import JobFailed
 
-            raise JobFailed(f"This web process already holds {self.count()} terminals (TERMINAL_MAX_PER_PROCESS); close one or try again later.")
+            raise JobFailed(gettext("This web process already holds %(count)s terminals (TERMINAL_MAX_PER_PROCESS); close one or try again later.")
+                            % {"count": self.count()})
         row = await database_sync_to_async(_create_row)(target, user, cols, rows, source_ip)
         terminal = LiveTerminal(row, target, user, cols, rows)
         try:

@@ -25,6 +25,7 @@ import docker
 import paramiko
 import requests
 from docker.transport import SSHHTTPAdapter
+from django.utils.translation import gettext as _
 
 from .base import AuthFailed, ClusterApiError, CommandTimeout, Conflict, DriverError, HostKeyMismatch, HostUnreachable, NotFound
 
@@ -253,7 +254,7 @@ def _translate(exc, what):
     if isinstance(exc, docker.errors.ImageNotFound):
         return NotFound(f"Image not found for {what}: {_explanation(exc)}.")
     if isinstance(exc, docker.errors.NotFound):
-        return NotFound(f"Not found on {what}: {_explanation(exc)}.")
+        return NotFound(_("Not found on %(what)s: %(error)s.") % {"what": what, "error": _explanation(exc)})
     if isinstance(exc, docker.errors.APIError):
         text = _explanation(exc)
         if exc.status_code == 401 or "unauthorized" in text.lower() or "authentication required" in text.lower():

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import urllib3
 import yaml
+from django.utils.translation import gettext as _
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
@@ -411,7 +412,7 @@ def _from_status(status, message, what):
             return QuotaExceeded(f"The namespace quota refused it: {message}. Lower the requests or ask for a larger quota.")
         return PermissionRefused(f"{what} forbids it (403): {message}. The credential's account lacks this permission (RBAC).")
     if status == 404:
-        return NotFound(f"Not found on {what}: {message}.")
+        return NotFound(_("Not found on %(what)s: %(error)s.") % {"what": what, "error": message})
     if status == 409:
         # Server-side apply: 'Apply failed with 1 conflict: conflict with "helm" using apps/v1: .spec.replicas'
         if "conflict with" in message.lower() or "manager" in message.lower():

@@ -1,7 +1,8 @@
 // Terminals in the browser: xterm.js on a websocket to /ws/terminals/... (terminals/consumers.py).
 // Every element with data-terminal becomes one terminal. The session id the server gives is
 // kept in this tab's sessionStorage, so a reload or a dropped connection rejoins the same
-// shell (within the server's grace period); another tab opens its own shell.
+// shell (within the server's grace period); another tab opens its own shell. A box with
+// data-manual connects only when its "open" button is clicked.
 (function () {
   "use strict";
   var terminals = [];
@@ -62,8 +63,23 @@
       window.clearTimeout(pending);
       pending = window.setTimeout(function () { box.fitNow(); }, 100);
     });
-    this.connect();
+    // data-manual (a teacher on a student's lab page): no shell until the button asks for one.
+    this.openButton = element.querySelector(".terminal-open");
+    if (element.dataset.manual === "1" && this.openButton) {
+      this.status("idle");
+      this.openButton.addEventListener("click", function () { box.openOnRequest(); });
+    } else {
+      this.connect();
+    }
   }
+
+  Box.prototype.openOnRequest = function () {
+    this.openButton.hidden = true;
+    this.finished = false;
+    this.retries = 0;
+    this.term.reset();
+    this.connect();
+  };
 
   Box.prototype.status = function (key, extra) {
     var text = this.element.dataset["msg" + key.charAt(0).toUpperCase() + key.slice(1)] || key;
@@ -124,6 +140,7 @@
     this.status(key || "ended", message || "");
     if (message) { this.term.write("\r\n\x1b[7m " + message + " \x1b[0m\r\n"); }
     if (this.socket && this.socket.readyState <= 1) { this.socket.close(); }
+    if (this.openButton) { this.openButton.hidden = false; }
   };
 
   Box.prototype.send = function (message) {

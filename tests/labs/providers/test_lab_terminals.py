@@ -42,11 +42,41 @@ def test_a_student_scores_by_work_done_in_the_lab_terminal_and_the_teacher_watch
     wait_for_screen(page, "student")
     type_line(page, "sudo useradd --create-home --shell /bin/bash deploy && id -un deploy")
     wait_for_screen(page, "\ndeploy")
+    page.reload()  # the student's reload rejoins the same shell: no second live session
+    wait_for_state(page, "connected")
+    wait_for_screen(page, "\ndeploy")
+    assert TerminalSession.objects.filter(user=sam).count() == 1
 
     # The teacher watches the live terminal, read-only.
     watcher = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
     browser_as(carol, on_page=watcher)
+    sessions_before = TerminalSession.objects.count()
     watcher.goto(f"{asgi_server.url}/labs/environments/{environment.pk}/")
+    # On the student's page the teacher's terminal does not open by itself: the student's
+    # live terminal is shown read-only (index 0), the teacher's own box waits for the button.
+    wait_for_state(watcher, "watching", index=0)
+    wait_for_screen(watcher, "student", index=0)
+    own = watcher.locator(".lab-own-terminal [data-terminal]")
+    assert own.get_attribute("data-state") == "idle" and own.locator(".terminal-open").is_visible()
+    type_line(page, "echo inline-$((6*7))")
+    wait_for_screen(watcher, "inline-42", index=0)
+    watcher.locator(".terminal-screen").nth(0).click()
+    watcher.keyboard.type("echo teacher-inline\n")  # read-only: ignored
+    watcher.reload()
+    wait_for_state(watcher, "watching", index=0)
+    assert TerminalSession.objects.count() == sessions_before
+    assert not AuditEvent.objects.filter(user=carol, action="terminal_open").exists()
+    # The button opens the teacher's own shell in the environment (one session, audited).
+    own.locator(".terminal-open").click()
+    wait_for_state(watcher, "connected", index=1)
+    type_line(watcher, "whoami", index=1)
+    wait_for_screen(watcher, "student", index=1)
+    assert TerminalSession.objects.filter(user=carol).count() == 1
+    assert AuditEvent.objects.filter(user=carol, action="terminal_open").count() == 1
+    assert "teacher-inline" not in screen(page)
+    type_line(watcher, "exit", index=1)
+    wait_for_state(watcher, "ended", index=1)
+
     watcher.click("#terminal-sessions a:has-text('Watch')")
     wait_for_state(watcher, "watching")
     wait_for_screen(watcher, "student")  # the recent output is replayed to a late joiner
