@@ -2,6 +2,7 @@
 page's switch sets, else Accept-Language), while the database keeps the English text."""
 
 import json
+import re
 
 import pytest
 
@@ -97,3 +98,16 @@ def test_a_french_user_reads_a_numbered_end_in_french_on_every_page(asgi_server,
     english = logged_in(bob)
     english.cookies["django_language"] = "en"
     assert "The shell exited with status 3." in english.get(reverse("terminals:replay", args=[session_id])).content.decode()
+
+
+def test_sessions_that_ended_before_codes_get_theirs_back_from_the_english_text():
+    import importlib
+
+    from terminals import reasons
+
+    backfill = importlib.import_module("terminals.migrations.0003_backfill_reason_codes")
+    assert backfill.MESSAGES == reasons.MESSAGES  # the migration's copy is the same table
+    for code, msgid in reasons.MESSAGES.items():
+        params = {name: f"v-{name}: 1" for name in re.findall(r"%\((\w+)\)s", msgid)}
+        assert backfill.reason_of(reasons.english(code, params)) == (code, params)
+    assert backfill.reason_of("The test is over.") == ("", {})
