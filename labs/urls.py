@@ -20,6 +20,7 @@ urlpatterns = [
     path("exercises/<int:pk>/export/", views.exercise_export, name="exercise_export"),
     path("environments/<int:pk>/", views.environment_detail, name="environment_detail"),
     path("environments/<int:pk>/kubeconfig/", views.environment_kubeconfig, name="environment_kubeconfig"),
+    path("environments/<int:pk>/terminals/", views.environment_watch_terminals, name="environment_watch_terminals"),
     path("environments/<int:pk>/load-test/", views.environment_load_test, name="environment_load_test"),
     re_path(r"^environments/(?P<pk>[0-9]+)/(?P<action>check|reset|destroy|extend|expire)/$", views.environment_action, name="environment_action"),
     path("attempts/<int:pk>/", views.attempt_detail, name="attempt_detail"),

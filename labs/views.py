@@ -351,13 +351,37 @@ def _terminal_context(environment, user, member=""):
         # live, recorded session as the teacher); the student's live terminals are shown
         # read-only, and "Open a shell in this environment" opens one on request.
         context["terminal"]["manual"] = True
-        context["watch_terminals"] = [
-            {"ws_path": f"/ws/terminals/lab/?watch={session.pk}", "label": session.target_label, "title": session.target_label,
-             "storage_key": "", "readonly": True}
-            for session in TerminalSession.objects.live().filter(kind="lab", object_id=str(environment.pk), user_id=environment.owner_id)[:4]]
+        context["watch_terminals"] = _watch_terminals(environment)
+        # A shell the student opens later appears without a reload (environment_watch_terminals).
+        context["watch_polling"] = environment.course.is_taught_by(user)
     if environment.course.is_taught_by(user):
         context["terminal_sessions"] = list(TerminalSession.objects.filter(kind="lab", object_id=str(environment.pk))[:20])
     return context
+
+
+def _watch_terminals(environment):
+    """The environment owner's live terminals, as read-only watch boxes (at most 4)."""
+    from terminals.models import TerminalSession
+
+    return [
+        {"session": str(session.pk), "ws_path": f"/ws/terminals/lab/?watch={session.pk}", "label": session.target_label,
+         "title": session.target_label, "storage_key": "", "readonly": True}
+        for session in TerminalSession.objects.live().filter(kind="lab", object_id=str(environment.pk), user_id=environment.owner_id)[:4]]
+
+
+@login_required
+@lab_role_required
+@require_GET
+@never_cache
+def environment_watch_terminals(request, pk):
+    """The student's live terminals as watch boxes, polled by the teacher's view of their lab
+    page (static/js/terminal.js attaches the new ones). Teachers of the course and admins only;
+    answers 286 (htmx: stop polling) once the environment has no terminal any more."""
+    environment = get_visible_or_404(Environment.objects.select_related("exercise__course", "owner"), request.user, pk=pk)
+    _require_teacher(environment.exercise.course, request.user)
+    if environment.state != EnvironmentState.READY or environment.exercise.target not in ("ssh", "docker", "kubernetes"):
+        return HttpResponse(status=286)
+    return render(request, "labs/partials/watch_terminals.html", {"watch_terminals": _watch_terminals(environment)})
 
 
 @login_required

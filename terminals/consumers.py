@@ -28,6 +28,7 @@ from panel.jobs.errors import JobFailed
 
 from . import kinds
 from .live import LocalClient, control_group, manager
+from .reasons import describe
 
 logger = logging.getLogger(__name__)
 JOIN_TIMEOUT = 5.0
@@ -168,7 +169,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.readonly = watch
         await self.accept()
         if row.ended_at is not None:
-            await self.deliver({"type": "ended", "message": gettext("This terminal has ended: %(reason)s") % {"reason": gettext(row.end_reason)}})
+            await self.deliver({"type": "ended", "message": gettext("This terminal has ended: %(reason)s") % {"reason": describe(row)}})
             await self.close(code=4000)
             return
         local = manager.get(row.pk)

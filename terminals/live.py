@@ -27,10 +27,10 @@ import time
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 
 
-from . import conf
+from . import conf, reasons
 from .recording import Recorder
 
 logger = logging.getLogger(__name__)
@@ -153,9 +153,9 @@ class LiveTerminal:
                 status = await self.loop.run_in_executor(self.writer, lambda: self.session.exit_status)
                 self.row.exit_status = status
                 if status in (None, 0):
-                    await self.end(gettext_noop("The shell exited."), reason="exited")
+                    await self.end("exited", reason="exited")
                 else:
-                    await self.end(gettext_noop("The shell exited with status %(status)s."), reason="exited", params={"status": status})
+                    await self.end("exited-status", reason="exited", params={"status": status})
                 return
 
     def _keep(self, text):
@@ -177,13 +177,13 @@ class LiveTerminal:
             await asyncio.sleep(min(1.0, grace / 4 if grace else 1.0))
             now = time.monotonic()
             if self.alone_since is not None and now - self.alone_since >= grace:
-                await self.end(gettext_noop("Nobody reconnected within %(seconds)s s; the shell was closed."), reason="disconnected",
+                await self.end("disconnected", reason="disconnected",
                                params={"seconds": f"{grace:g}"})
             elif now - self.last_activity >= idle:
-                await self.end(gettext_noop("No input for %(minutes)s min; the shell was closed (idle timeout)."), reason="idle",
+                await self.end("idle", reason="idle",
                                params={"minutes": f"{idle / 60:g}"})
             elif now - self.started >= longest:
-                await self.end(gettext_noop("The session reached its maximum length (%(hours)s h) and was closed."), reason="max-length",
+                await self.end("max-length", reason="max-length",
                                params={"hours": f"{longest / 3600:g}"})
 
     async def _control_loop(self):
@@ -210,7 +210,7 @@ class LiveTerminal:
             elif kind == "terminal.resize":
                 await self.resize(message.get("client"), message.get("cols"), message.get("rows"))
             elif kind == "terminal.end":
-                await self.end(gettext_noop("An administrator (%(by)s) ended this session."), reason="ended", by=message.get("by", ""),
+                await self.end("ended", reason="ended", by=message.get("by", ""),
                                params={"by": message.get("by", "?")})
 
     # ---- clients ------------------------------------------------------------------
@@ -242,7 +242,7 @@ class LiveTerminal:
         try:
             await self.loop.run_in_executor(self.writer, self.session.write, encoded)
         except Exception as exc:  # noqa: BLE001 - the target is gone: say so and end
-            await self.end(gettext_noop("The target is gone: %(error)s"), reason="gone", params={"error": str(exc)})
+            await self.end("gone", reason="gone", params={"error": str(exc)})
 
     async def resize(self, key, cols, rows):
         client = self.clients.get(key)
@@ -268,14 +268,20 @@ class LiveTerminal:
 
     # ---- the end --------------------------------------------------------------------
 
-    async def end(self, message, reason="ended", by="", params=None):
-        """End the shell. `message` is an English msgid (with %(name)s `params`): the database
-        and the audit log keep the English text; each page gets it in its user's language
-        (the consumer translates the `i18n` part, see consumers.translate)."""
+    async def end(self, code, reason="ended", by="", params=None):
+        """End the shell. `code` names a reason of terminals.reasons.MESSAGES (with its
+        `params`); any other text is an English message kept as is (a shutdown). The
+        database stores the code and params (pages render them in their reader's language)
+        and the English text (the audit log); each live client gets it in its user's
+        language (the consumer translates the `i18n` part, see consumers.translate)."""
         if self.ended:
             return
-        i18n = [message, {key: str(value) for key, value in (params or {}).items()}]
-        message = message % i18n[1] if params else message
+        params = reasons.clean_params(params)
+        if code in reasons.MESSAGES:
+            message = reasons.english(code, params)
+            i18n = [reasons.MESSAGES[code], params]
+        else:
+            message, i18n, code, params = code, [code, {}], "", {}
         self.ended = True
         self.end_reason = message
         manager.forget(self)
@@ -295,17 +301,18 @@ class LiveTerminal:
                 await layer.group_discard(control_group(self.id), self.channel)
             except Exception:  # noqa: BLE001
                 pass
-        await database_sync_to_async(self._save_end)(message, reason, by)
+        await database_sync_to_async(self._save_end)(message, reason, by, code, params)
         await self._fan_out({"type": "ended", "message": message, "reason": reason, "i18n": i18n})
         self.clients.clear()
 
-    def _save_end(self, message, reason, by):
+    def _save_end(self, message, reason, by, code="", params=None):
         from panel.audit.models import Action
         from panel.audit.recorder import record
 
         row = self.row
         row.ended_at = timezone.now()
         row.end_reason = message[:300]
+        row.reason_code, row.reason_params = code, params or {}
         row.ended_by = by[:150]
         row.cols, row.rows = self.cols, self.rows
         row.output_bytes = self.recorder.output_bytes
@@ -388,7 +395,8 @@ def _fail_row(row, target, user, exc):
 
     message = getattr(exc, "args", [""])[0] if getattr(exc, "args", None) else type(exc).__name__
     row.ended_at = timezone.now()
-    row.end_reason = f"Could not open: {message}"[:300]
+    row.reason_code, row.reason_params = "failed", {"error": str(message)}
+    row.end_reason = reasons.english("failed", row.reason_params)[:300]
     row.save()
     record(Action.TERMINAL_FAILED, target.obj, user=user, after={"terminal_session": str(row.pk), "reason": "failed"},
            message=f"Terminal could not open ({target.label}): {message}")

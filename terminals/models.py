@@ -40,7 +40,10 @@ class TerminalSession(models.Model):
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_input_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    end_reason = models.CharField(max_length=300, blank=True)
+    end_reason = models.CharField(max_length=300, blank=True)  # English, as the audit log has it
+    # What pages show, in each reader's language: a code of terminals.reasons.MESSAGES and its parameters.
+    reason_code = models.CharField(max_length=32, blank=True)
+    reason_params = models.JSONField(default=dict, blank=True)
     ended_by = models.CharField(max_length=150, blank=True)
     exit_status = models.IntegerField(null=True, blank=True)
     cols = models.PositiveIntegerField(default=80)
@@ -72,6 +75,13 @@ class TerminalSession(models.Model):
     def duration(self):
         end = self.ended_at or timezone.now()
         return end - self.started_at
+
+    @property
+    def reason_text(self):
+        """Why it ended, in the active language."""
+        from .reasons import describe
+
+        return describe(self)
 
     @property
     def has_recording(self):

@@ -24,6 +24,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
 from panel.lib import safe_yaml
+from panel.lib.quantities import parse_quantity
 
 from .base import AuthFailed, ClusterApiError, CommandTimeout, Conflict, DriverError, HostUnreachable, NotFound, PermissionRefused
 
@@ -182,14 +183,9 @@ def connect(cluster, ctx=None):
 METRICS_PODS = "/apis/metrics.k8s.io/v1beta1/pods"
 
 
-def quantity(value):
-    """A Kubernetes quantity ("12345678n", "20480Ki", "1500m", "2") as a float; 0.0 when unreadable."""
-    from kubernetes.utils.quantity import parse_quantity
-
-    try:
-        return float(parse_quantity(value))
-    except (ValueError, TypeError, ArithmeticError):
-        return 0.0
+def _usage(containers, resource):
+    """The containers' summed usage of `resource` as a float (an unreadable quantity counts 0)."""
+    return float(sum(parse_quantity((c.get("usage") or {}).get(resource, "0")) or 0 for c in containers))
 
 
 def pod_metrics(api_client, namespace=None):
@@ -222,8 +218,8 @@ def pod_metrics(api_client, namespace=None):
         rows.append({
             "namespace": meta.get("namespace", ""),
             "pod": meta.get("name", ""),
-            "cpu_cores": sum(quantity((c.get("usage") or {}).get("cpu", "0")) for c in containers),
-            "memory_bytes": sum(quantity((c.get("usage") or {}).get("memory", "0")) for c in containers),
+            "cpu_cores": _usage(containers, "cpu"),
+            "memory_bytes": _usage(containers, "memory"),
             "window": item.get("window", ""),
             "timestamp": item.get("timestamp", ""),
         })

@@ -16,9 +16,12 @@ Only job code calls `ensure_workspace` (it talks to the cluster).
 from __future__ import annotations
 
 import json
+import math
 import time
 
 from django.conf import settings
+
+from panel.lib.quantities import parse_quantity
 
 from clusters.drivers.base import CommandTimeout, NotFound
 from clusters.drivers.kubernetes import api_errors, describe
@@ -37,19 +40,6 @@ NOBODY = 65534
 COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 
 
-_CPU_UNITS = {"m": 1, "": 1000}
-_MEMORY_UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
-
-
-def _parse(quantity, units):
-    import re
-
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(quantity))
-    if not found or found.group(2) not in units:
-        return None
-    return float(found.group(1)) * units[found.group(2)]
-
-
 def quota_with_workspace(hard):
     """The ResourceQuota's hard limits with the workspace pod's share added on top (one pod,
     its requests and limits), so that the namespace's owner keeps all of what they were given.
@@ -65,16 +55,14 @@ def quota_with_workspace(hard):
                 pass
         elif key in share:
             resource, kind = share[key]
+            total = parse_quantity(value)
+            if total is None:
+                continue
+            total += parse_quantity(RESOURCES[kind][resource])
             if resource == "cpu":
-                total = _parse(value, _CPU_UNITS)
-                extra = _parse(RESOURCES[kind]["cpu"], _CPU_UNITS)
-                if total is not None:
-                    result[key] = f"{int(round(total + extra))}m"
+                result[key] = f"{int(round(total * 1000))}m"
             else:
-                total = _parse(value, _MEMORY_UNITS)
-                extra = _parse(RESOURCES[kind]["memory"], _MEMORY_UNITS)
-                if total is not None:
-                    result[key] = f"{int((total + extra + 1024**2 - 1) // 1024**2)}Mi"
+                result[key] = f"{math.ceil(total / 1024**2)}Mi"
     return result
 
 

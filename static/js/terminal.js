@@ -175,6 +175,37 @@
     return lines.join("\n");
   };
 
+  // A teacher's view of a student's lab page polls the student's live terminals into the
+  // hidden #lab-watch-poll (labs/partials/watch_terminals.html): a session not shown yet moves
+  // into #lab-watch-list and is watched; those already shown keep their box. Boxes stay in
+  // page order in window.filrougeTerminals.
+  function attachNewWatches(poll) {
+    var list = document.getElementById("lab-watch-list");
+    if (!list) { return; }
+    var shown = {};
+    list.querySelectorAll(".lab-watch[data-watch-session]").forEach(function (watch) { shown[watch.dataset.watchSession] = true; });
+    var added = false;
+    poll.querySelectorAll(".lab-watch[data-watch-session]").forEach(function (watch) {
+      var element = watch.querySelector("[data-terminal]");
+      if (shown[watch.dataset.watchSession] || !element) { return; }
+      shown[watch.dataset.watchSession] = true;
+      list.appendChild(watch);
+      terminals.push(new Box(element));
+      added = true;
+    });
+    if (!added) { return; }
+    var empty = document.getElementById("no-live-terminal");
+    if (empty) { empty.remove(); }
+    terminals.sort(function (a, b) {
+      return a.element.compareDocumentPosition(b.element) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+    });
+  }
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "lab-watch-poll") { attachNewWatches(target); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var elements = document.querySelectorAll("[data-terminal]");
     for (var i = 0; i < elements.length; i += 1) { terminals.push(new Box(elements[i])); }

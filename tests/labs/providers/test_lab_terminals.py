@@ -4,11 +4,13 @@ that work; another student is refused; the teacher watches read-only and replays
 import json
 
 import pytest
+from django.urls import reverse
 from websockets.exceptions import InvalidStatus
 
-from labs.models import Attempt, Environment
+from labs.models import Attempt, Environment, EnvironmentState
 from panel.audit.models import AuditEvent
 from terminals.models import TerminalSession
+from tests.fixtures.actors import logged_in
 from tests.labs.jobhelpers import job_text as lab_job_text
 from tests.labs.jobhelpers import run_now
 from tests.terminals.conftest import wait_in_page, screen, type_line, wait_for_screen, wait_for_state, ws_connect
@@ -127,3 +129,59 @@ def test_another_student_cannot_open_or_watch_a_lab_terminal(ssh_course, sam, da
             assert refused.value.response.status_code == 403
     assert TerminalSession.objects.count() == 1
     assert AuditEvent.objects.filter(user=dave, message__startswith="Terminal refused").count() == 3
+
+
+def test_the_teachers_page_shows_a_shell_the_student_opens_later_without_a_reload(
+        ssh_course, sam, carol, asgi_server, browser_as, chromium):
+    environment = Environment.objects.create(exercise=make_exercise(ssh_course, "ssh-harden-systemd"), owner=sam)
+    launch = run_now("lab-launch", environment, user=sam)
+    assert launch.status == "succeeded", lab_job_text(launch)
+
+    # The teacher's page is open first: the student has no terminal yet.
+    watcher = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    refused = []
+    # (xterm's own <style> writes are refused and mirrored, see terminal.js: only scripts count here)
+    watcher.on("console", lambda message: refused.append(message.text) if "script-src" in message.text or "eval" in message.text else None)
+    browser_as(carol, on_page=watcher)
+    watcher.goto(f"{asgi_server.url}/labs/environments/{environment.pk}/")
+    assert watcher.locator("#no-live-terminal").is_visible()
+    assert watcher.locator("[data-terminal]").count() == 1  # only the teacher's own, idle box
+    watcher.evaluate("() => { window.notReloaded = true; }")
+
+    # The student opens their terminal and types; the teacher's page follows, read-only.
+    page = browser_as(sam)
+    page.goto(f"{asgi_server.url}/labs/environments/{environment.pk}/")
+    wait_for_state(page, "connected")
+    wait_for_state(watcher, "watching", index=0, timeout=30_000)
+    assert watcher.locator("#no-live-terminal").count() == 0
+    type_line(page, "echo appeared-$((40+2))")
+    wait_for_screen(page, "appeared-42")
+    wait_for_screen(watcher, "appeared-42", index=0)
+    assert watcher.evaluate("() => window.notReloaded") is True  # the same page, not a reload
+    own = watcher.locator(".lab-own-terminal [data-terminal]")
+    assert own.get_attribute("data-state") == "idle"  # the teacher's own box still waits for its button
+    # The next polls do not add the same shell twice.
+    watcher.wait_for_timeout(3500)
+    assert watcher.locator("#lab-watch-list [data-terminal]").count() == 1
+    assert not refused, refused  # the poll needs no script the page's CSP refuses (hx-on, filters)
+    watcher.context.close()
+
+
+def test_only_a_teacher_of_the_course_or_an_admin_polls_the_students_terminals(ssh_course, sam, dave, carol, alice, charlie):
+    environment = Environment.objects.create(exercise=make_exercise(ssh_course, "ssh-harden-systemd"), owner=sam,
+                                             state=EnvironmentState.READY)
+    url = reverse("labs:environment_watch_terminals", args=[environment.pk])
+    live = TerminalSession.objects.create(user=sam, username="sam", kind="lab", target_label="lab", object_id=str(environment.pk))
+    TerminalSession.objects.create(user=carol, username="carol", kind="lab", target_label="lab", object_id=str(environment.pk))
+    for teacher in (carol, alice):
+        answer = logged_in(teacher).get(url, HTTP_HX_REQUEST="true")
+        assert answer.status_code == 200
+        body = answer.content.decode()
+        assert f'data-watch-session="{live.pk}"' in body and f"watch={live.pk}" in body
+        assert body.count("data-watch-session") == 1  # the teacher's own shell is not the student's
+    assert logged_in(sam).get(url).status_code == 403  # the owner: their page has their own terminal
+    assert logged_in(dave).get(url).status_code == 404  # another student's environment
+    assert logged_in(charlie).get(url).status_code == 403  # no lab role
+    environment.state = EnvironmentState.DESTROYED
+    environment.save()
+    assert logged_in(carol).get(url).status_code == 286  # htmx: stop polling
