@@ -9,7 +9,9 @@ never a URL someone types:
   environment's pinned key: the figures include the tunnel (benchmarks/bench_loadtest.py);
 - kubernetes: a Service of the student's namespace through the API server's service proxy,
   with the namespace's own credentials (the kubeconfig handed to the student): the load goes
-  only where the student's rights go.
+  only where the student's rights go. The ready replicas of the Deployment(s) behind the
+  Service and their HPA's current/desired replicas are read with the same credentials every
+  few seconds (deployments.loadtest.jobs.ReplicaReader) and charted beside the load.
 
 Who: teachers of the environment's course and admins (`Course.is_taught_by`). Never a student,
 not even on their own environment: a load test takes a share of a host the whole class uses,
@@ -28,7 +30,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from deployments.loadtest.jobs import LoadShapeParams, run_load_test
+from deployments.loadtest.jobs import LoadShapeParams, ReplicaReader, run_load_test
 from panel.jobs.errors import JobFailed
 from panel.jobs.kinds import JobKind, register
 from panel.jobs.models import ACTIVE_STATUSES, Job
@@ -255,5 +257,9 @@ class LabLoadTest(JobKind):
         for value in (headers or {}).values():
             ctx.add_secret(str(value).split(" ", 1)[-1])
         url = f"{base_url.rstrip('/')}{path}"
+        # The Deployment(s) behind the Service and their HPA, every few seconds, with the same
+        # credentials: what the student's Role does not let them read is just not charted.
+        replicas = ReplicaReader(ctx, lambda: kube_driver.connect_kubeconfig(kubeconfig, ctx=ctx), namespace, owner=common["owner"],
+                                 service_name=target["service"], ctx_lines=True, host=namespace)
         return run_load_test(ctx, url, host=namespace, shown_url=f"service/{target['service']}:{target['port']} in {namespace}{path}",
-                             headers=headers, ssl_context=ssl_context, engine="aiohttp", **common)
+                             headers=headers, ssl_context=ssl_context, engine="aiohttp", extra_samples=replicas.samples, **common)
