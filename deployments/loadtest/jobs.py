@@ -274,23 +274,14 @@ def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_sta
     return result
 
 
-class ReplicaReader:
-    """Replicas sampled beside a Kubernetes load test, at most every HPA_EVERY seconds (never per
-    request), with whatever credential `connect()` gives (an ApiClient): the cluster's for an
-    operator's service, a lab namespace's own kubeconfig for a teacher's lab load test.
+class PeriodicReader:
+    """Figures sampled beside a load test (`extra_samples` of `run_load_test`): `read()` runs at
+    most every `every` seconds (never per request) and its last answer, {metric name: value},
+    is recorded each second with the load figures' labels, on `owner` ({"obj": ...}). A part
+    that cannot be read is left out of the chart; `_tell` logs why once when `ctx_lines`."""
 
-    - `hpa_name`: read that HorizontalPodAutoscaler (the operators' kind: named as the service);
-    - `service_name`: find the Deployment(s) whose pods the Service selects, record their ready
-      replicas (`filrouge_service_replicas_running`, summed) and the HPAs that target them
-      (`filrouge_service_hpa_current_replicas` / `_desired_replicas`, summed).
-
-    Samples carry the load figures' labels, on `owner` (`{"obj": ...}`). A read that fails (no
-    HPA, no Deployment, RBAC) leaves that line out of the chart: with `ctx_lines`, one log line
-    the first time, never a failed job."""
-
-    def __init__(self, ctx, connect, namespace, *, owner, hpa_name=None, service_name=None, ctx_lines=False, host="", every=HPA_EVERY):
-        self.ctx, self.connect, self.namespace, self.owner = ctx, connect, namespace, owner
-        self.hpa_name, self.service_name, self.ctx_lines, self.host, self.every = hpa_name, service_name, ctx_lines, host, every
+    def __init__(self, ctx, *, owner, ctx_lines=False, host="", every=HPA_EVERY):
+        self.ctx, self.owner, self.ctx_lines, self.host, self.every = ctx, owner, ctx_lines, host, every
         self.last, self.cached, self.told = None, {}, set()
 
     def samples(self, labels):
@@ -299,13 +290,38 @@ class ReplicaReader:
             self.cached = self.read()
         return [metrics.Sample(name, value, labels, **self.owner) for name, value in self.cached.items()]
 
+    def read(self):
+        raise NotImplementedError
+
+    def reason(self, exc):
+        return str(exc) or type(exc).__name__
+
     def _tell(self, what, exc):
         if self.ctx_lines and what not in self.told:
             self.told.add(what)
-            from clusters.drivers import kubernetes as driver
+            self.ctx.line(f"{what} not charted: {self.reason(exc)}", host=self.host, task="replicas")
 
-            reason = driver.status_message(exc) if hasattr(exc, "status") else (str(exc) or type(exc).__name__)
-            self.ctx.line(f"{what} not charted: {reason}", host=self.host, task="replicas")
+
+class ReplicaReader(PeriodicReader):
+    """Replicas sampled beside a Kubernetes load test with whatever credential `connect()` gives
+    (an ApiClient): the cluster's for an operator's service, a lab namespace's own kubeconfig
+    for a teacher's lab load test (labs/loadtest.py).
+
+    - `hpa_name`: read that HorizontalPodAutoscaler (the operators' kind: named as the service);
+    - `service_name`: find the Deployment(s) whose pods the Service selects, record their ready
+      replicas (`filrouge_service_replicas_running`, summed) and the HPAs that target them
+      (`filrouge_service_hpa_current_replicas` / `_desired_replicas`, summed).
+
+    A read that fails (no HPA, no Deployment, RBAC) leaves that line out, never fails the job."""
+
+    def __init__(self, ctx, connect, namespace, *, owner, hpa_name=None, service_name=None, **kwargs):
+        super().__init__(ctx, owner=owner, **kwargs)
+        self.connect, self.namespace, self.hpa_name, self.service_name = connect, namespace, hpa_name, service_name
+
+    def reason(self, exc):
+        from clusters.drivers import kubernetes as driver
+
+        return driver.status_message(exc) if hasattr(exc, "status") else super().reason(exc)
 
     def read(self):
         """{metric name: value} of what could be read now."""
