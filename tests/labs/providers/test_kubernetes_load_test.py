@@ -44,6 +44,11 @@ def test_a_teacher_loads_a_students_service_through_the_proxy_with_the_namespace
         assert any(f"/namespaces/{namespace}/services/api-poc:80/proxy/" in path for _method, path in kube_target.api.request_log)
     rps = Series.objects.get(name="filrouge_loadtest_requests_per_second", object_type="environment", object_id=environment.pk)
     assert rps.points.count() >= 2 and rps.last_value > 0
+    # No HPA here: the Deployment's ready replicas are charted, the autoscaler's line is left out (one log line).
+    replicas = Series.objects.get(name="filrouge_service_replicas_running", object_type="environment", object_id=environment.pk)
+    assert replicas.last_value >= 2 and replicas.labels == rps.labels
+    assert not Series.objects.filter(object_type="environment", object_id=environment.pk, name__startswith="filrouge_service_hpa").exists()
+    assert text.count("autoscaler not charted: no HorizontalPodAutoscaler targets api-poc") == 1, text
 
     # The proxy runs with the namespace's own rights: take services/proxy from its Role and
     # every request is refused (the panel's admin credential is not what loads).
