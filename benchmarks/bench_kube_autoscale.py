@@ -9,6 +9,8 @@
    is what the check takes (plus a few reads).
 2. The periodic Kubernetes probe (`observe_kube_cluster`) with 1 and with 50 running pods:
    API requests in all, requests to the metrics API, and the time of the pod-metrics call.
+3. (printed before 2) What a lab load test on Kubernetes adds every 5 s: one read of the
+   Deployment's replicas and its HPA with the namespace's kubeconfig (`ReplicaReader`).
 
     .venv/bin/python benchmarks/bench_kube_autoscale.py [ROUNDS] [LOAD]
 """
@@ -118,6 +120,24 @@ def main(rounds, load_seconds):
                       f"{min(r[1] for r in rows_seen)}-{max(r[1] for r in rows_seen)}", f"{min(r[2] for r in rows_seen)}-{max(r[2] for r in rows_seen)}"]])
         for row in rows_seen:
             print(f"  {row[3]}")
+
+        # 3. What a lab load test adds every HPA_EVERY seconds: one ReplicaReader read (the
+        # Service, its Deployments, their HPAs) with the namespace's own kubeconfig.
+        from deployments.loadtest.jobs import HPA_EVERY, ReplicaReader
+
+        reader = ReplicaReader(_Quiet(), lambda: driver.connect_kubeconfig(environment.access["kubeconfig"]), namespace,
+                               owner={"obj": environment}, service_name="api-poc")
+        api.reset_request_log()
+        read_times, figures = [], {}
+        for _ in range(20):
+            started = time.perf_counter()
+            figures = reader.read()
+            read_times.append(time.perf_counter() - started)
+        stats = summary_ms(read_times)
+        print_table(f"Lab load test: replicas and HPA read with the namespace's kubeconfig (at most one every {HPA_EVERY} s)",
+                    ["reads", "API requests per read", "p50 ms", "max ms", "figures"],
+                    [[stats["n"], len(api.request_log) / len(read_times), f"{stats['p50']:.1f}", f"{stats['max']:.1f}",
+                      ", ".join(f"{name.removeprefix('filrouge_service_')}={value}" for name, value in figures.items())]])
 
         # 2. The probe with 1 and 50 pods.
         admin = api.api_client()

@@ -3,13 +3,16 @@
 What is loaded is always the environment's own, taken from what the panel stored about it,
 never a URL someone types:
 - docker: one of its allocated host ports (`start.ports`, by name) on the lab Docker host, and
-  only while a running container of the environment publishes it (the job asks the engine);
+  only while a running container of the environment publishes it (the job asks the engine,
+  and every few seconds during the load counts those containers for the chart);
 - ssh: a port of the student's Debian host. The host publishes only its SSH ports, so the load
   goes through an SSH tunnel (`ssh -L`) over the panel's own sshd on that host, with the
   environment's pinned key: the figures include the tunnel (benchmarks/bench_loadtest.py);
 - kubernetes: a Service of the student's namespace through the API server's service proxy,
   with the namespace's own credentials (the kubeconfig handed to the student): the load goes
-  only where the student's rights go.
+  only where the student's rights go. The ready replicas of the Deployment(s) behind the
+  Service and their HPA's current/desired replicas are read with the same credentials every
+  few seconds (deployments.loadtest.jobs.ReplicaReader) and charted beside the load.
 
 Who: teachers of the environment's course and admins (`Course.is_taught_by`). Never a student,
 not even on their own environment: a load test takes a share of a host the whole class uses,
@@ -28,7 +31,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from deployments.loadtest.jobs import LoadShapeParams, run_load_test
+from deployments.loadtest.jobs import LoadShapeParams, PeriodicReader, ReplicaReader, run_load_test
 from panel.jobs.errors import JobFailed
 from panel.jobs.kinds import JobKind, register
 from panel.jobs.models import ACTIVE_STATUSES, Job
@@ -45,6 +48,26 @@ SSH_PORTS = (22, PANEL_SSH_PORT)
 def docker_ports(environment):
     """{name: host port} of the environment's allocated ports (not the placeholders of busy ones)."""
     return {name: port for name, port in environment.port_map().items() if not name.startswith("busy-")}
+
+
+class PublishingContainers(PeriodicReader):
+    """Docker: how many running containers of the environment publish the loaded host port,
+    every few seconds beside the load, as `filrouge_service_replicas_running`."""
+
+    def __init__(self, ctx, connection, environment, port, **kwargs):
+        super().__init__(ctx, **kwargs)
+        self.connection, self.environment, self.port = connection, environment, port
+
+    def read(self):
+        from .providers.docker_project import label_filters
+
+        try:
+            containers = self.connection.api.containers(all=False, filters=label_filters(self.environment))
+        except Exception as exc:  # noqa: BLE001 - the engine did not answer: no replicas line this time
+            self._tell("replicas", exc)
+            return {}
+        count = sum(1 for container in containers if any(item.get("PublicPort") == self.port for item in container.get("Ports") or []))
+        return {"filrouge_service_replicas_running": count}
 
 
 def active_load_test(environment):
@@ -214,13 +237,14 @@ class LabLoadTest(JobKind):
         with driver.connect(environment.cluster, ctx=ctx) as connection:
             with driver.docker_errors(f"the lab Docker host {connection.description}"):
                 containers = connection.api.containers(all=False, filters=label_filters(environment))
-        published = {item.get("PublicPort") for container in containers for item in container.get("Ports") or []}
-        if target["port"] not in published:
-            raise JobFailed(f"No running container of this environment publishes port {target['port']} ({target['name']}): "
-                            "the student has not started what answers there.")
-        host = access_host(environment.cluster)
-        url = f"http://{host}:{target['port']}{path}"
-        return run_load_test(ctx, url, host=host, **common)
+            published = {item.get("PublicPort") for container in containers for item in container.get("Ports") or []}
+            if target["port"] not in published:
+                raise JobFailed(f"No running container of this environment publishes port {target['port']} ({target['name']}): "
+                                "the student has not started what answers there.")
+            host = access_host(environment.cluster)
+            url = f"http://{host}:{target['port']}{path}"
+            replicas = PublishingContainers(ctx, connection, environment, target["port"], owner=common["owner"], ctx_lines=True, host=host)
+            return run_load_test(ctx, url, host=host, extra_samples=replicas.samples, **common)
 
     def _ssh(self, ctx, environment, target, path, common):
         from .providers import provider_for
@@ -255,5 +279,9 @@ class LabLoadTest(JobKind):
         for value in (headers or {}).values():
             ctx.add_secret(str(value).split(" ", 1)[-1])
         url = f"{base_url.rstrip('/')}{path}"
+        # The Deployment(s) behind the Service and their HPA, every few seconds, with the same
+        # credentials: what the student's Role does not let them read is just not charted.
+        replicas = ReplicaReader(ctx, lambda: kube_driver.connect_kubeconfig(kubeconfig, ctx=ctx), namespace, owner=common["owner"],
+                                 service_name=target["service"], ctx_lines=True, host=namespace)
         return run_load_test(ctx, url, host=namespace, shown_url=f"service/{target['service']}:{target['port']} in {namespace}{path}",
-                             headers=headers, ssl_context=ssl_context, engine="aiohttp", **common)
+                             headers=headers, ssl_context=ssl_context, engine="aiohttp", extra_samples=replicas.samples, **common)

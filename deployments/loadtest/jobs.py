@@ -221,7 +221,7 @@ def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_sta
     {"object_type": ...}) each second, the summary line, and JobFailed when every request failed.
 
     `shown_url` is what the lines say is loaded when `url` is only the way there (a tunnel);
-    `extra_samples(labels)` adds samples recorded beside each second's; `headers`/`ssl_context` (an
+    `extra_samples(labels)` adds samples recorded before the load and beside each second's; `headers`/`ssl_context` (an
     API server's proxy) and `engine="aiohttp"` keep the load in the Python engine, since wrk
     would carry a token on its command line."""
     ctx.line(
@@ -248,6 +248,9 @@ def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_sta
         metrics.record_many(samples, at=now)
         ctx.progress(min(duration, int(figures["elapsed"])), duration)
 
+    if extra_samples is not None:
+        # Where the replicas stood before the first request: the chart's starting point.
+        metrics.record_many(extra_samples(labels), at=timezone.now())
     should_stop = lambda: ctx.cancelled.is_set() if hasattr(ctx, "cancelled") else False  # noqa: E731
     use_wrk = engine == "wrk" or (engine == "auto" and rate is None and 200 <= expected_status < 400 and not headers and ssl_context is None and wrk_available())
     if use_wrk:
@@ -271,36 +274,106 @@ def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_sta
     return result
 
 
-class HpaReader:
-    """The autoscaler's current and desired replicas, read at most every HPA_EVERY seconds."""
+class PeriodicReader:
+    """Figures sampled beside a load test (`extra_samples` of `run_load_test`): `read()` runs at
+    most every `every` seconds (never per request) and its last answer, {metric name: value},
+    is recorded each second with the load figures' labels, on `owner` ({"obj": ...}). A part
+    that cannot be read is left out of the chart; `_tell` logs why once when `ctx_lines`."""
 
-    def __init__(self, ctx, service):
-        self.ctx, self.service, self.last, self.cached = ctx, service, 0.0, None
+    def __init__(self, ctx, *, owner, ctx_lines=False, host="", every=HPA_EVERY):
+        self.ctx, self.owner, self.ctx_lines, self.host, self.every = ctx, owner, ctx_lines, host, every
+        self.last, self.cached, self.told = None, {}, set()
 
     def samples(self, labels):
-        if time.monotonic() - self.last >= HPA_EVERY:
+        if self.last is None or time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
-            self.cached = self._read()
-        if not self.cached:
-            return []
-        current, desired = self.cached
-        return [
-            metrics.Sample("filrouge_service_hpa_current_replicas", current, labels, obj=self.service),
-            metrics.Sample("filrouge_service_hpa_desired_replicas", desired, labels, obj=self.service),
-        ]
+            self.cached = self.read()
+        return [metrics.Sample(name, value, labels, **self.owner) for name, value in self.cached.items()]
 
-    def _read(self):
-        from kubernetes import client as kube_client
+    def read(self):
+        raise NotImplementedError
 
+    def reason(self, exc):
+        return str(exc) or type(exc).__name__
+
+    def _tell(self, what, exc):
+        if self.ctx_lines and what not in self.told:
+            self.told.add(what)
+            self.ctx.line(f"{what} not charted: {self.reason(exc)}", host=self.host, task="replicas")
+
+
+class ReplicaReader(PeriodicReader):
+    """Replicas sampled beside a Kubernetes load test with whatever credential `connect()` gives
+    (an ApiClient): the cluster's for an operator's service, a lab namespace's own kubeconfig
+    for a teacher's lab load test (labs/loadtest.py).
+
+    - `hpa_name`: read that HorizontalPodAutoscaler (the operators' kind: named as the service);
+    - `service_name`: find the Deployment(s) whose pods the Service selects, record their ready
+      replicas (`filrouge_service_replicas_running`, summed) and the HPAs that target them
+      (`filrouge_service_hpa_current_replicas` / `_desired_replicas`, summed).
+
+    A read that fails (no HPA, no Deployment, RBAC) leaves that line out, never fails the job."""
+
+    def __init__(self, ctx, connect, namespace, *, owner, hpa_name=None, service_name=None, **kwargs):
+        super().__init__(ctx, owner=owner, **kwargs)
+        self.connect, self.namespace, self.hpa_name, self.service_name = connect, namespace, hpa_name, service_name
+
+    def reason(self, exc):
         from clusters.drivers import kubernetes as driver
 
+        return driver.status_message(exc) if hasattr(exc, "status") else super().reason(exc)
+
+    def read(self):
+        """{metric name: value} of what could be read now."""
+        from kubernetes import client as kube_client
+
         try:
-            api_client = driver.connect(self.service.cluster, self.ctx)
-            try:
-                hpa = kube_client.AutoscalingV2Api(api_client).read_namespaced_horizontal_pod_autoscaler(self.service.name, self.service.project)
-            finally:
-                api_client.close()
-        except Exception:  # noqa: BLE001 - no autoscaler (or no access): the chart just has no such line
-            return None
-        status = hpa.status
-        return (status.current_replicas or 0, status.desired_replicas or 0) if status else None
+            api_client = self.connect()
+        except Exception as exc:  # noqa: BLE001 - no credential: no replicas lines
+            self._tell("replicas", exc)
+            return {}
+        figures = {}
+        try:
+            hpas = []
+            if self.service_name:
+                try:
+                    selector = kube_client.CoreV1Api(api_client).read_namespaced_service(self.service_name, self.namespace).spec.selector or {}
+                    deployments = [item for item in kube_client.AppsV1Api(api_client).list_namespaced_deployment(self.namespace).items
+                                   if selector and selector.items() <= ((item.spec.template.metadata.labels or {}) if item.spec.template.metadata else {}).items()]
+                except Exception as exc:  # noqa: BLE001 - RBAC, no such Service: no replicas line
+                    self._tell("replicas", exc)
+                    deployments = None
+                if deployments:
+                    figures["filrouge_service_replicas_running"] = sum(item.status.ready_replicas or 0 for item in deployments)
+                    names = {item.metadata.name for item in deployments}
+                    try:
+                        hpas = [item for item in kube_client.AutoscalingV2Api(api_client).list_namespaced_horizontal_pod_autoscaler(self.namespace).items
+                                if item.spec.scale_target_ref.kind == "Deployment" and item.spec.scale_target_ref.name in names]
+                    except Exception as exc:  # noqa: BLE001
+                        self._tell("autoscaler", exc)
+                    if not hpas:
+                        self._tell("autoscaler", LookupError("no HorizontalPodAutoscaler targets " + ", ".join(sorted(names))))
+                elif deployments is not None:
+                    self._tell("replicas", LookupError(f"no Deployment's pods match service/{self.service_name}"))
+            if self.hpa_name:
+                try:
+                    hpas = [kube_client.AutoscalingV2Api(api_client).read_namespaced_horizontal_pod_autoscaler(self.hpa_name, self.namespace)]
+                except Exception as exc:  # noqa: BLE001 - no autoscaler (or no access): the chart just has no such line
+                    self._tell("autoscaler", exc)
+            statuses = [item.status for item in hpas if item.status]
+            if statuses:
+                figures["filrouge_service_hpa_current_replicas"] = sum(status.current_replicas or 0 for status in statuses)
+                figures["filrouge_service_hpa_desired_replicas"] = sum(status.desired_replicas or 0 for status in statuses)
+        finally:
+            api_client.close()
+        return figures
+
+
+class HpaReader(ReplicaReader):
+    """The autoscaler's current and desired replicas of an operator's service (its HPA is named
+    as the service), with the cluster's credential, read at most every HPA_EVERY seconds."""
+
+    def __init__(self, ctx, service):
+        from clusters.drivers import kubernetes as driver
+
+        super().__init__(ctx, lambda: driver.connect(service.cluster, ctx), service.project, owner={"obj": service}, hpa_name=service.name)

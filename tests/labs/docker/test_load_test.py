@@ -37,11 +37,14 @@ def test_a_teacher_loads_a_students_web_port_and_sees_the_figures(carol, sam, re
     assert rps.labels == {"environment": environment.name} and rps.points.count() >= 2 and rps.last_value > 0
     assert Series.objects.filter(name="filrouge_loadtest_latency_p95_seconds", object_type="environment", object_id=environment.pk).exists()
     assert Series.objects.filter(name="filrouge_loadtest_errors_per_second", object_type="environment", object_id=environment.pk).exists()
+    # The running containers publishing that port, charted beside the load (read every few seconds).
+    replicas = Series.objects.get(name="filrouge_service_replicas_running", object_type="environment", object_id=environment.pk)
+    assert replicas.labels == rps.labels and replicas.last_value == 1 and replicas.points.count() >= 2
     api = logged_in(carol).get("/api/metrics/", {"object_type": "environment", "object_id": environment.pk,
                                                  "names": "filrouge_loadtest_requests_per_second", "range": "15m"})
     assert api.status_code == 200 and any(v for s in api.json()["series"] for v in s["values"] if v)
     page = logged_in(carol).get(f"/labs/environments/{environment.pk}/").content.decode()
-    assert f'data-job="{job.pk}"' in page and "req/s, p95" in page
+    assert f'data-job="{job.pk}"' in page and "req/s, p95" in page and "filrouge_service_replicas_running" in page
 
 
 def test_it_fails_clearly_when_no_container_of_the_environment_publishes_the_port(carol, sam, ready_environment):

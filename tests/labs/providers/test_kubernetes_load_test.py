@@ -44,6 +44,11 @@ def test_a_teacher_loads_a_students_service_through_the_proxy_with_the_namespace
         assert any(f"/namespaces/{namespace}/services/api-poc:80/proxy/" in path for _method, path in kube_target.api.request_log)
     rps = Series.objects.get(name="filrouge_loadtest_requests_per_second", object_type="environment", object_id=environment.pk)
     assert rps.points.count() >= 2 and rps.last_value > 0
+    # No HPA here: the Deployment's ready replicas are charted, the autoscaler's line is left out (one log line).
+    replicas = Series.objects.get(name="filrouge_service_replicas_running", object_type="environment", object_id=environment.pk)
+    assert replicas.last_value >= 2 and replicas.labels == rps.labels
+    assert not Series.objects.filter(object_type="environment", object_id=environment.pk, name__startswith="filrouge_service_hpa").exists()
+    assert text.count("autoscaler not charted: no HorizontalPodAutoscaler targets api-poc") == 1, text
 
     # The proxy runs with the namespace's own rights: take services/proxy from its Role and
     # every request is refused (the panel's admin credential is not what loads).
@@ -70,3 +75,72 @@ def test_a_teacher_loads_a_students_service_through_the_proxy_with_the_namespace
 
     with pytest.raises((PermissionDenied, AssertionError)):
         run_now("lab-load-test", environment, user=sam, service="api-poc", port="80", duration=2)
+
+
+def test_a_lab_load_test_charts_the_students_replicas_and_hpa_read_with_the_namespaces_credentials(kube_course, kube_target, sam, carol, settings):
+    from kubernetes import client as k8s
+
+    from clusters.kubernetes.isolation import ROLE, ROLE_RULES
+    from deployments.loadtest.jobs import HPA_EVERY
+    from tests.fixtures.actors import api_client, logged_in
+    from tests.labs.providers.test_kubernetes_autoscale import deploy as deploy_loaded
+
+    pace = kube_target.autoscale_pace(settings)
+    if kube_target.is_standin:
+        kube_target.api.app_cpu_per_request = 0.02
+    # Long enough for a few reads of the replicas (at most one every HPA_EVERY seconds).
+    duration = max(pace.load_seconds, 4 * HPA_EVERY)
+    settings.LOADTEST_MAX_SECONDS = settings.LABS_LOADTEST_MAX_SECONDS = duration
+    environment = launch(kube_course, "k8s-api-hpa", sam)
+    apps, namespace = deploy_loaded(environment, kube_target)
+    if kube_target.is_standin:
+        kube_target.api.reset_request_log()
+
+    job = run_now("lab-load-test", environment, user=carol, service="api-poc", port="80", path="/", duration=duration, concurrency=10)
+
+    assert job.status == Status.SUCCEEDED, job_text(job)
+    series = {s.name: s for s in Series.objects.filter(object_type="environment", object_id=environment.pk)}
+    replicas, desired = series["filrouge_service_replicas_running"], series["filrouge_service_hpa_desired_replicas"]
+    assert "filrouge_service_hpa_current_replicas" in series
+    rps = series["filrouge_loadtest_requests_per_second"]
+    assert replicas.labels == desired.labels == rps.labels == {"environment": environment.name}
+    ready = [p.value for p in replicas.points.order_by("time")]
+    wanted = [p.value for p in desired.points.order_by("time")]
+    # Charted each second beside the load (the last reading), rising under the load.
+    assert len(ready) >= 2 and ready[0] >= 2, (ready, wanted)
+    assert max(wanted) > wanted[0] and max(wanted) >= 3, wanted
+    assert max(ready) > ready[0] or apps.read_namespaced_deployment("api-poc", namespace).spec.replicas >= 3, ready
+    kube_target.assert_no_secret_in(job_text(job))
+    if kube_target.is_standin:
+        reads = [path for _method, path in kube_target.api.request_log if "/proxy/" not in path]
+        assert any(f"/namespaces/{namespace}/deployments" in path for path in reads), reads
+        assert any(f"/namespaces/{namespace}/horizontalpodautoscalers" in path for path in reads), reads
+        # Read every few seconds, never per request nor per second.
+        listed = [path for path in reads if path.startswith(f"/apis/apps/v1/namespaces/{namespace}/deployments")]
+        assert 2 <= len(listed) <= duration // HPA_EVERY + 2, listed
+
+    # The chart on the environment's page, and its data for the teacher.
+    page = logged_in(carol).get(f"/labs/environments/{environment.pk}/").content.decode()
+    assert 'id="chart-environment-loadtest"' in page and "filrouge_service_hpa_desired_replicas" in page
+    body = api_client(carol).get("/api/metrics/", {"object_type": "environment", "object_id": environment.pk, "range": "15m",
+                                                   "names": "filrouge_loadtest_requests_per_second,filrouge_service_replicas_running,filrouge_service_hpa_desired_replicas"}).json()
+    charted = {item["name"]: item for item in body["series"]}
+    assert set(charted) == {"filrouge_loadtest_requests_per_second", "filrouge_service_replicas_running", "filrouge_service_hpa_desired_replicas"}
+    assert max(v for v in charted["filrouge_service_hpa_desired_replicas"]["values"] if v is not None) >= 3
+
+    # Read with the namespace's own rights: without them in its Role, no replicas lines (one
+    # log line each), and the load test still succeeds.
+    Series.objects.filter(object_type="environment", object_id=environment.pk).delete()
+    rbac = k8s.RbacAuthorizationV1Api(kube_target.api_client())
+    rules = [rule for rule in ROLE_RULES if rule["apiGroups"] not in (["apps"], ["autoscaling"])]
+    rbac.patch_namespaced_role(ROLE, namespace, {"rules": rules})
+    try:
+        blind = run_now("lab-load-test", environment, user=carol, service="api-poc", port="80", duration=3, concurrency=2)
+    finally:
+        rbac.patch_namespaced_role(ROLE, namespace, {"rules": ROLE_RULES})
+    assert blind.status == Status.SUCCEEDED, job_text(blind)
+    names = set(Series.objects.filter(object_type="environment", object_id=environment.pk).values_list("name", flat=True))
+    assert "filrouge_loadtest_requests_per_second" in names
+    assert not names & {"filrouge_service_replicas_running", "filrouge_service_hpa_desired_replicas", "filrouge_service_hpa_current_replicas"}, names
+    text = job_text(blind)
+    assert text.count("replicas not charted") == 1 and "forbidden" in text.lower(), text
