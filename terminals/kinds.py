@@ -12,6 +12,7 @@ driver session (clusters.drivers: ssh.open_session, docker.open_exec_session,
 kubernetes.open_exec_session): the drivers stay the only code that talks to machines.
 """
 
+import abc
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -52,12 +53,12 @@ class Target:
             connection.close()  # this thread is not a request: leave no connection behind
 
 
-class TerminalKind:
+class TerminalKind(abc.ABC):
     name = ""
 
+    @abc.abstractmethod
     def resolve(self, user, params):
         """A Target for these handshake parameters, or raise Refused."""
-        raise NotImplementedError
 
     def can_watch(self, user, session):
         """May `user` join `session` (a TerminalSession row of this kind) read-only?"""

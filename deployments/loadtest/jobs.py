@@ -9,6 +9,7 @@ and the job's body (`run_load_test`): labs/loadtest.py, a teacher's load test on
 environment, whose series point at the environment.
 """
 
+import abc
 import ipaddress
 import time
 from urllib.parse import urlsplit
@@ -274,7 +275,7 @@ def run_load_test(ctx, url, *, method, concurrency, rate, duration, expected_sta
     return result
 
 
-class PeriodicReader:
+class PeriodicReader(abc.ABC):
     """Figures sampled beside a load test (`extra_samples` of `run_load_test`): `read()` runs at
     most every `every` seconds (never per request) and its last answer, {metric name: value},
     is recorded each second with the load figures' labels, on `owner` ({"obj": ...}). A part
@@ -290,8 +291,9 @@ class PeriodicReader:
             self.cached = self.read()
         return [metrics.Sample(name, value, labels, **self.owner) for name, value in self.cached.items()]
 
+    @abc.abstractmethod
     def read(self):
-        raise NotImplementedError
+        """{metric name: value} of what could be read now (a part that fails is left out)."""
 
     def reason(self, exc):
         return str(exc) or type(exc).__name__
