@@ -18,7 +18,7 @@
 import sys
 import time
 
-from common import machine_line, print_table, setup_django, summary_ms
+from common import QuietContext, machine_line, print_table, setup_django, summary_ms
 
 
 def main(rounds, load_seconds):
@@ -102,7 +102,7 @@ def main(rounds, load_seconds):
             hpas.create_namespaced_horizontal_pod_autoscaler(namespace, hpa)
             time.sleep(1.5)  # the HPA's first decisions (nothing to do at idle)
             api.reset_request_log()
-            with provider_for(environment, _Quiet()).check_target() as target:
+            with provider_for(environment, QuietContext()).check_target() as target:
                 started = time.perf_counter()
                 outcome = CHECKS["kubernetes.autoscale"](dict(check["params"]), target)
                 times.append(time.perf_counter() - started)
@@ -125,7 +125,7 @@ def main(rounds, load_seconds):
         # Service, its Deployments, their HPAs) with the namespace's own kubeconfig.
         from deployments.loadtest.jobs import HPA_EVERY, ReplicaReader
 
-        reader = ReplicaReader(_Quiet(), lambda: driver.connect_kubeconfig(environment.access["kubeconfig"]), namespace,
+        reader = ReplicaReader(QuietContext(), lambda: driver.connect_kubeconfig(environment.access["kubeconfig"]), namespace,
                                owner={"obj": environment}, service_name="api-poc")
         api.reset_request_log()
         read_times, figures = [], {}
@@ -168,16 +168,6 @@ def main(rounds, load_seconds):
                     probe_rows)
     finally:
         api.stop()
-
-
-class _Quiet:
-    """A job context for the bare check runs (nothing is written)."""
-
-    def line(self, *args, **kwargs):
-        pass
-
-    def add_secret(self, value):
-        pass
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ one GET per check and nothing else but the panel client's own setup.
 import sys
 import time
 
-from common import machine_line, print_table, setup_django, summary_ms
+from common import QuietContext, machine_line, print_table, setup_django, summary_ms
 
 
 def main(rounds):
@@ -100,7 +100,7 @@ def main(rounds):
             job_requests.append(len(api.request_log))
         check_times, check_requests, scores = [], [], []
         for _ in range(rounds):
-            with provider_for(environment, _Quiet()).check_target() as target:
+            with provider_for(environment, QuietContext()).check_target() as target:
                 api.reset_request_log()
                 started = time.perf_counter()
                 results, score = run_checks(exercise.checks, target)
@@ -122,16 +122,6 @@ def main(rounds):
         run_job("lab-destroy")
     finally:
         api.stop()
-
-
-class _Quiet:
-    """A job context for the bare check runs (nothing is written)."""
-
-    def line(self, *args, **kwargs):
-        pass
-
-    def add_secret(self, value):
-        pass
 
 
 if __name__ == "__main__":

@@ -85,3 +85,13 @@ def make_fleet_servers(fleet, private_key, root):
     servers = [Server(name=f"host{i:02d}", address=m.host, port=m.port, user=fleet.user, credential=credential) for i, m in enumerate(fleet.hosts)]
     Server.objects.bulk_create(servers)
     group.servers.add(*Server.objects.all())
+
+
+class QuietContext:
+    """A job context for bare check or reader runs outside a job (nothing is written)."""
+
+    def line(self, *args, **kwargs):
+        pass
+
+    def add_secret(self, value):
+        pass
